@@ -1,0 +1,412 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Outcome is what applying one transaction decided.
+type Outcome struct {
+	TransactionID string
+	WorkspaceID   string
+	Status        string
+	EventID       string
+}
+
+// ApplyLane applies every pending transaction of one partner balance, in
+// groups: each group is one database transaction that locks the partner
+// balance once, checks its transactions in order against running balances,
+// and writes their entries, balances, statuses and events together. It
+// returns once a group finds less than a full group pending.
+func (l *Ledger) ApplyLane(ctx context.Context, laneID int64) ([]Outcome, error) {
+	var all []Outcome
+	for {
+		outcomes, err := l.applyGroup(ctx, laneID, l.groupMax)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, outcomes...)
+		if len(outcomes) < l.groupMax {
+			return all, nil
+		}
+	}
+}
+
+// account is a locked ledger account and its running balance.
+type account struct {
+	id      int64
+	kind    string
+	balance int64
+	delta   int64
+}
+
+// campaignState is a locked campaign and its running counters.
+type campaignState struct {
+	id               string
+	status           string
+	budget           *int64
+	credited         int64
+	debited          int64
+	startsAt, endsAt *time.Time
+	dCredited        int64
+	dDebited         int64
+}
+
+func (c *campaignState) activeAt(now time.Time) bool {
+	return c.status == "active" && (c.startsAt == nil || !now.Before(*c.startsAt)) && (c.endsAt == nil || now.Before(*c.endsAt))
+}
+
+// pending is a transaction waiting in a lane, joined with its wallet.
+type pending struct {
+	Transaction
+	walletAccountID *int64
+	walletCurrency  *Currency
+	walletStatus    *string
+	campaignID      *string
+}
+
+// entry is one side of a posting.
+type entry struct {
+	transactionID string
+	accountID     int64
+	amount        int64
+	balanceAfter  int64
+}
+
+func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) ([]Outcome, error) {
+	tx, err := l.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("apply lane %d: begin: %w", laneID, err)
+	}
+	defer tx.Rollback(ctx)
+
+	// 1. The lane lock: one partner balance, locked once for the group.
+	var (
+		lane        = account{id: laneID, kind: "partner"}
+		workspaceID string
+		cur         Currency
+		now         time.Time
+	)
+	err = tx.QueryRow(ctx, `SELECT workspace_id, currency, balance, now() FROM ledger_accounts
+		WHERE id = $1 AND kind = 'partner' FOR UPDATE`, laneID).Scan(&workspaceID, &cur, &lane.balance, &now)
+	if err != nil {
+		return nil, fmt.Errorf("apply lane %d: lock: %w", laneID, noRows(err, ErrNotFound))
+	}
+
+	// 2. The group: the oldest pending transactions of the lane.
+	rows, err := tx.Query(ctx, `
+		SELECT `+transactionColumns+`, w.account_id, w.currency, w.status, w.campaign_id
+		FROM transactions t LEFT JOIN wallets w ON w.id = t.wallet_id
+		WHERE t.lane_account_id = $1 AND t.status = 'pending'
+		ORDER BY t.created_at, t.id LIMIT $2`, laneID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("apply lane %d: select pending: %w", laneID, err)
+	}
+	group, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pending, error) {
+		var p pending
+		err := r.Scan(&p.ID, &p.workspaceID, &p.laneID, &p.ReferenceID, &p.Type, &p.WalletID,
+			&p.Amount, &p.Currency, &p.Status, &p.FailureReason, &p.BatchID, &p.Description, &p.Metadata,
+			&p.fingerprint, &p.CreatedAt, &p.CompletedAt,
+			&p.walletAccountID, &p.walletCurrency, &p.walletStatus, &p.campaignID)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply lane %d: select pending: %w", laneID, err)
+	}
+	if len(group) == 0 {
+		return nil, tx.Commit(ctx)
+	}
+
+	// 3. Lock everything else the group touches, in id order, after the lane.
+	accounts, campaigns, err := lockGroup(ctx, tx, workspaceID, cur, group)
+	if err != nil {
+		return nil, fmt.Errorf("apply lane %d: %w", laneID, err)
+	}
+	accounts[lane.id] = &lane
+
+	// 4. Decide each transaction in order against the running balances.
+	var (
+		entries  []entry
+		outcomes = make([]Outcome, 0, len(group))
+		events   = make([]eventRow, 0, len(group))
+	)
+	funding, err := edgeAccount(accounts, "funding")
+	if err != nil {
+		return nil, fmt.Errorf("apply lane %d: %w", laneID, err)
+	}
+	for i := range group {
+		p := &group[i]
+		reason := decide(p, &lane, accounts, campaigns, now)
+		if reason == "" {
+			var from, to *account
+			switch p.Type {
+			case TypeCredit:
+				from, to = &lane, accounts[*p.walletAccountID]
+			case TypeDebit:
+				from, to = accounts[*p.walletAccountID], &lane
+			case TypeFunding:
+				from, to = funding, &lane
+			}
+			entries = post(entries, p.ID, from, to, p.Amount)
+			if c := campaigns[deref(p.campaignID)]; c != nil {
+				if p.Type == TypeCredit {
+					c.dCredited += p.Amount
+				} else {
+					c.dDebited += p.Amount
+				}
+			}
+			p.Status = StatusCompleted
+		} else {
+			p.Status = StatusFailed
+			p.FailureReason = &reason
+		}
+		p.CompletedAt = &now
+		ev, err := newEvent(p.workspaceID, "transaction."+p.Status, now, p.Transaction)
+		if err != nil {
+			return nil, fmt.Errorf("apply lane %d: %w", laneID, err)
+		}
+		events = append(events, ev)
+		outcomes = append(outcomes, Outcome{TransactionID: p.ID, WorkspaceID: p.workspaceID, Status: p.Status, EventID: ev.id})
+	}
+	if err := checkGroup(entries, accounts); err != nil {
+		return nil, fmt.Errorf("apply lane %d: %w", laneID, err)
+	}
+
+	// 5. Write the group: one round trip, every table once.
+	if err := writeGroup(ctx, tx, group, entries, accounts, campaigns, events, now); err != nil {
+		return nil, fmt.Errorf("apply lane %d: %w", laneID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("apply lane %d: commit: %w", laneID, err)
+	}
+	return outcomes, nil
+}
+
+// decide returns the failure reason of a pending transaction, or "" when it
+// can be applied against the running balances.
+func decide(p *pending, lane *account, accounts map[int64]*account, campaigns map[string]*campaignState, now time.Time) string {
+	if p.Type == TypeFunding {
+		return ""
+	}
+	if deref(p.walletStatus) != "active" {
+		return ReasonWalletClosed
+	}
+	if deref(p.walletCurrency) != p.Currency {
+		return ReasonCurrencyMismatch
+	}
+	wallet := accounts[*p.walletAccountID]
+	campaign := campaigns[deref(p.campaignID)]
+	switch p.Type {
+	case TypeCredit:
+		if campaign != nil {
+			if !campaign.activeAt(now) {
+				return ReasonCampaignInactive
+			}
+			used := campaign.credited + campaign.dCredited - campaign.debited - campaign.dDebited
+			if campaign.budget != nil && used+p.Amount > *campaign.budget {
+				return ReasonCampaignBudgetExceeded
+			}
+		}
+		if lane.balance < p.Amount {
+			return ReasonInsufficientPartnerFunds
+		}
+	case TypeDebit:
+		if wallet.balance < p.Amount {
+			return ReasonInsufficientFunds
+		}
+	}
+	return ""
+}
+
+// post moves amount from one account to another: two entries summing to zero.
+func post(entries []entry, txnID string, from, to *account, amount int64) []entry {
+	from.balance -= amount
+	from.delta -= amount
+	to.balance += amount
+	to.delta += amount
+	return append(entries,
+		entry{transactionID: txnID, accountID: from.id, amount: -amount, balanceAfter: from.balance},
+		entry{transactionID: txnID, accountID: to.id, amount: amount, balanceAfter: to.balance})
+}
+
+// checkGroup asserts the ledger's invariants over what the group is about to
+// write: every transaction's entries sum to zero, and no balance that must
+// stay non-negative went below zero. A violation is a bug: the group rolls
+// back rather than write it.
+func checkGroup(entries []entry, accounts map[int64]*account) error {
+	sums := make(map[string]int64)
+	for _, e := range entries {
+		sums[e.transactionID] += e.amount
+	}
+	for id, sum := range sums {
+		if sum != 0 {
+			return fmt.Errorf("%w: transaction %s entries sum to %d", ErrInvariant, id, sum)
+		}
+	}
+	for _, a := range accounts {
+		if a.balance < 0 && a.kind != "funding" && a.kind != "settlement" {
+			return fmt.Errorf("%w: account %d would go to %d", ErrInvariant, a.id, a.balance)
+		}
+	}
+	return nil
+}
+
+func edgeAccount(accounts map[int64]*account, kind string) (*account, error) {
+	for _, a := range accounts {
+		if a.kind == kind {
+			return a, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no %s account in lane", ErrInvariant, kind)
+}
+
+// lockGroup locks, in id order, the wallet accounts and the lane's edge
+// accounts, then the campaigns the group touches.
+func lockGroup(ctx context.Context, tx pgx.Tx, workspaceID string, cur Currency, group []pending) (map[int64]*account, map[string]*campaignState, error) {
+	var accountIDs []int64
+	var campaignIDs []string
+	for _, p := range group {
+		if p.walletAccountID != nil {
+			accountIDs = append(accountIDs, *p.walletAccountID)
+		}
+		if p.campaignID != nil {
+			campaignIDs = append(campaignIDs, *p.campaignID)
+		}
+	}
+	slices.Sort(campaignIDs)
+	campaignIDs = slices.Compact(campaignIDs)
+
+	accounts := make(map[int64]*account)
+	rows, err := tx.Query(ctx, `SELECT id, kind, balance FROM ledger_accounts
+		WHERE id = ANY($1) OR (workspace_id = $2 AND currency = $3 AND kind IN ('funding', 'settlement'))
+		ORDER BY id FOR UPDATE`, accountIDs, workspaceID, cur)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock accounts: %w", err)
+	}
+	for rows.Next() {
+		a := &account{}
+		if err := rows.Scan(&a.id, &a.kind, &a.balance); err != nil {
+			return nil, nil, fmt.Errorf("lock accounts: %w", err)
+		}
+		accounts[a.id] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("lock accounts: %w", err)
+	}
+
+	campaigns := make(map[string]*campaignState)
+	if len(campaignIDs) > 0 {
+		rows, err := tx.Query(ctx, `SELECT id, status, budget, credited, debited, starts_at, ends_at
+			FROM campaigns WHERE id = ANY($1) ORDER BY id FOR UPDATE`, campaignIDs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("lock campaigns: %w", err)
+		}
+		for rows.Next() {
+			c := &campaignState{}
+			if err := rows.Scan(&c.id, &c.status, &c.budget, &c.credited, &c.debited, &c.startsAt, &c.endsAt); err != nil {
+				return nil, nil, fmt.Errorf("lock campaigns: %w", err)
+			}
+			campaigns[c.id] = c
+		}
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("lock campaigns: %w", err)
+		}
+	}
+	return accounts, campaigns, nil
+}
+
+// writeGroup writes a decided group with one statement per table, sent in
+// one round trip: each balance and campaign is updated once with the group's
+// sum, never once per transaction.
+func writeGroup(ctx context.Context, tx pgx.Tx, group []pending, entries []entry, accounts map[int64]*account,
+	campaigns map[string]*campaignState, events []eventRow, now time.Time) error {
+	var b pgx.Batch
+
+	n := len(entries)
+	eTxn, eAcct, eAmt, eBal := make([]string, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, e := range entries {
+		eTxn[i], eAcct[i], eAmt[i], eBal[i] = e.transactionID, e.accountID, e.amount, e.balanceAfter
+	}
+	b.Queue(`INSERT INTO ledger_entries (transaction_id, account_id, amount, balance_after, created_at)
+		SELECT t, a, m, b, $5 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(t, a, m, b)`,
+		eTxn, eAcct, eAmt, eBal, now)
+
+	var aID, aDelta []int64
+	for _, a := range accounts {
+		if a.delta != 0 {
+			aID, aDelta = append(aID, a.id), append(aDelta, a.delta)
+		}
+	}
+	wantAccounts := len(aID)
+	b.Queue(`UPDATE ledger_accounts a SET balance = a.balance + d.delta
+		FROM unnest($1::bigint[], $2::bigint[]) AS d(id, delta) WHERE a.id = d.id`, aID, aDelta).
+		Exec(func(tag pgconn.CommandTag) error { return expectRows("ledger_accounts", tag.RowsAffected(), wantAccounts) })
+
+	var cID []string
+	var cCredited, cDebited []int64
+	for _, c := range campaigns {
+		if c.dCredited != 0 || c.dDebited != 0 {
+			cID, cCredited, cDebited = append(cID, c.id), append(cCredited, c.dCredited), append(cDebited, c.dDebited)
+		}
+	}
+	if len(cID) > 0 {
+		b.Queue(`UPDATE campaigns c SET credited = c.credited + d.cr, debited = c.debited + d.db
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS d(id, cr, db) WHERE c.id = d.id`,
+			cID, cCredited, cDebited)
+	}
+
+	tID, tStatus, tReason := make([]string, len(group)), make([]string, len(group)), make([]string, len(group))
+	for i, p := range group {
+		tID[i], tStatus[i], tReason[i] = p.ID, p.Status, deref(p.FailureReason)
+	}
+	wantTxns := len(group)
+	b.Queue(`UPDATE transactions t SET status = u.status, failure_reason = NULLIF(u.reason, ''), completed_at = $4
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, status, reason)
+		WHERE t.id = u.id AND t.status = 'pending'`, tID, tStatus, tReason, now).
+		Exec(func(tag pgconn.CommandTag) error { return expectRows("transactions", tag.RowsAffected(), wantTxns) })
+
+	queueEvents(&b, events)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("write group: %w", err)
+	}
+	return nil
+}
+
+func expectRows(table string, got int64, want int) error {
+	if got != int64(want) {
+		return fmt.Errorf("%w: updated %d %s rows, want %d", ErrInvariant, got, table, want)
+	}
+	return nil
+}
+
+// eventRow is an event about to be written.
+type eventRow struct {
+	id, workspaceID, typ string
+	data                 []byte
+	createdAt            time.Time
+}
+
+func newEvent(workspaceID, typ string, at time.Time, object any) (eventRow, error) {
+	data, err := json.Marshal(object)
+	if err != nil {
+		return eventRow{}, fmt.Errorf("event %s: %w", typ, err)
+	}
+	return eventRow{id: NewID("evt"), workspaceID: workspaceID, typ: typ, data: data, createdAt: at}, nil
+}
+
+func queueEvents(b *pgx.Batch, events []eventRow) {
+	n := len(events)
+	ids, ws, types, data, at := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
+	for i, e := range events {
+		ids[i], ws[i], types[i], data[i], at[i] = e.id, e.workspaceID, e.typ, string(e.data), e.createdAt
+	}
+	b.Queue(`INSERT INTO events (id, workspace_id, type, data, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])`,
+		ids, ws, types, data, at)
+}

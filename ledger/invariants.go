@@ -1,0 +1,67 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// invariantQueries each return the rows that break one rule of the ledger;
+// a healthy ledger returns none from any of them.
+var invariantQueries = []struct{ rule, sql string }{
+	{"entries of a transaction sum to zero", `
+		SELECT transaction_id, sum(amount) FROM ledger_entries GROUP BY transaction_id HAVING sum(amount) <> 0 LIMIT 10`},
+	{"a balance equals the sum of its entries", `
+		SELECT a.id, a.balance - COALESCE(s.total, 0) FROM ledger_accounts a
+		LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_entries GROUP BY account_id) s ON s.account_id = a.id
+		WHERE a.balance <> COALESCE(s.total, 0) LIMIT 10`},
+	{"partner balances and wallets are never negative", `
+		SELECT id, balance FROM ledger_accounts WHERE balance < 0 AND kind IN ('partner', 'wallet') LIMIT 10`},
+	{"only completed transactions have entries", `
+		SELECT t.id, count(*) FROM transactions t JOIN ledger_entries e ON e.transaction_id = t.id
+		WHERE t.status <> 'completed' GROUP BY t.id LIMIT 10`},
+	{"a completed transaction posts exactly one pair of entries", `
+		SELECT t.id, count(e.id) FROM transactions t LEFT JOIN ledger_entries e ON e.transaction_id = t.id
+		WHERE t.status = 'completed' GROUP BY t.id HAVING count(e.id) <> 2 LIMIT 10`},
+	{"an entry's currency is its transaction's", `
+		SELECT e.id, 0 FROM ledger_entries e JOIN transactions t ON t.id = e.transaction_id
+		JOIN ledger_accounts a ON a.id = e.account_id WHERE a.currency <> t.currency LIMIT 10`},
+	{"a campaign's counters equal its wallets' entries", `
+		SELECT c.id, (c.credited - c.debited) - COALESCE(s.net, 0) FROM campaigns c
+		LEFT JOIN (SELECT w.campaign_id, sum(e.amount) AS net FROM wallets w
+			JOIN ledger_entries e ON e.account_id = w.account_id WHERE w.campaign_id IS NOT NULL
+			GROUP BY w.campaign_id) s ON s.campaign_id = c.id
+		WHERE (c.credited - c.debited) <> COALESCE(s.net, 0) LIMIT 10`},
+}
+
+// CheckInvariants scans the whole ledger and returns an error naming every
+// rule that some rows break. Tests and the load test call it after work.
+func (l *Ledger) CheckInvariants(ctx context.Context) error {
+	return checkInvariants(ctx, l.pool)
+}
+
+func checkInvariants(ctx context.Context, q querier) error {
+	var broken []string
+	for _, inv := range invariantQueries {
+		rows, err := q.Query(ctx, inv.sql)
+		if err != nil {
+			return fmt.Errorf("check %q: %w", inv.rule, err)
+		}
+		for rows.Next() {
+			var key any
+			var value int64
+			if err := rows.Scan(&key, &value); err != nil {
+				rows.Close()
+				return fmt.Errorf("check %q: %w", inv.rule, err)
+			}
+			broken = append(broken, fmt.Sprintf("%s: %v (%d)", inv.rule, key, value))
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("check %q: %w", inv.rule, err)
+		}
+	}
+	if len(broken) > 0 {
+		return fmt.Errorf("%w:\n  %s", ErrInvariant, strings.Join(broken, "\n  "))
+	}
+	return nil
+}

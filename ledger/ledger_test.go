@@ -1,0 +1,448 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/orbt/orbt/testenv"
+)
+
+var db *testenv.Database
+
+func TestMain(m *testing.M) { testenv.Main(m, "ledger", &db) }
+
+// fixture is one workspace with a funded partner balance and wallets.
+type fixture struct {
+	l         *Ledger
+	workspace string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ws := NewID("ws")
+	if _, err := db.Pool.Exec(context.Background(),
+		`INSERT INTO workspaces (id, name, signing_secret) VALUES ($1, 'test', 'secret')`, ws); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{l: New(db.Pool), workspace: ws}
+}
+
+func (f *fixture) fund(t *testing.T, cur Currency, amount int64) {
+	t.Helper()
+	txn, _, err := f.l.Fund(context.Background(), f.workspace, NewID("fund"), cur, amount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if txn.Status != StatusCompleted {
+		t.Fatalf("funding status %s", txn.Status)
+	}
+}
+
+func (f *fixture) wallet(t *testing.T, cur Currency, campaignID *string) Wallet {
+	t.Helper()
+	ctx := context.Background()
+	consumer := NewID("csm")
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO consumers (id, workspace_id, external_id) VALUES ($1, $2, $1)`,
+		consumer, f.workspace); err != nil {
+		t.Fatal(err)
+	}
+	typ := WalletStandard
+	if campaignID != nil {
+		typ = WalletCampaign
+	}
+	w, err := f.l.CreateWallet(ctx, f.workspace, consumer, typ, cur, campaignID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (f *fixture) submit(t *testing.T, typ, walletID string, amount int64, cur Currency) Transaction {
+	t.Helper()
+	txn, _, err := f.l.Submit(context.Background(), TransactionRequest{
+		WorkspaceID: f.workspace, ReferenceID: NewID("ref"), Type: typ, WalletID: walletID, Amount: amount, Currency: cur,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return txn
+}
+
+// apply drains the lane and returns the transaction's final state.
+func (f *fixture) apply(t *testing.T, txn Transaction) Transaction {
+	t.Helper()
+	if _, err := f.l.ApplyLane(context.Background(), txn.LaneID()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.l.Transaction(context.Background(), f.workspace, txn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func (f *fixture) balance(t *testing.T, walletID string) int64 {
+	t.Helper()
+	w, err := f.l.Wallet(context.Background(), f.workspace, walletID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.Balance
+}
+
+func (f *fixture) partner(t *testing.T, cur Currency) int64 {
+	t.Helper()
+	balances, err := f.l.PartnerBalances(context.Background(), f.workspace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range balances {
+		if b.Currency == cur {
+			return b.Available
+		}
+	}
+	return 0
+}
+
+func assertInvariants(t *testing.T) {
+	t.Helper()
+	if err := New(db.Pool).CheckInvariants(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCreditAndDebitMoveMoneyBothWays(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.fund(t, "USD", 10_000)
+	w := f.wallet(t, "USD", nil)
+
+	credit := f.apply(t, f.submit(t, TypeCredit, w.ID, 2_500, "USD"))
+	if credit.Status != StatusCompleted || credit.CompletedAt == nil {
+		t.Fatalf("credit: status %s", credit.Status)
+	}
+	debit := f.apply(t, f.submit(t, TypeDebit, w.ID, 1_000, "USD"))
+	if debit.Status != StatusCompleted {
+		t.Fatalf("debit: status %s", debit.Status)
+	}
+	if got := f.balance(t, w.ID); got != 1_500 {
+		t.Errorf("wallet balance %d, want 1500", got)
+	}
+	if got := f.partner(t, "USD"); got != 8_500 {
+		t.Errorf("partner balance %d, want 8500", got)
+	}
+	lines, err := f.l.Statement(context.Background(), f.workspace, w.ID, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 2 || lines[0].Amount != -1_000 || lines[0].BalanceAfter != 1_500 || lines[1].BalanceAfter != 2_500 {
+		t.Errorf("statement %+v", lines)
+	}
+	events, err := f.l.Events(context.Background(), f.workspace, "transaction.completed", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 3 { // the funding, the credit, the debit
+		t.Errorf("%d transaction.completed events, want 3", len(events))
+	}
+	assertInvariants(t)
+}
+
+func TestFailuresMoveNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.fund(t, "USD", 1_000)
+	f.fund(t, "EUR", 1_000)
+	budget := int64(300)
+	name := "spring"
+	campaign, err := f.l.CreateCampaign(ctx, f.workspace, "USD", CampaignFields{Name: &name, Budget: &budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := CampaignPaused
+	pausedCampaign, err := f.l.CreateCampaign(ctx, f.workspace, "USD", CampaignFields{Name: &name, Status: &paused})
+	if err != nil {
+		t.Fatal(err)
+	}
+	std := f.wallet(t, "USD", nil)
+	camp := f.wallet(t, "USD", &campaign.ID)
+	pausedWallet := f.wallet(t, "USD", &pausedCampaign.ID)
+	closed := f.wallet(t, "USD", nil)
+	if _, err := db.Pool.Exec(ctx, `UPDATE wallets SET status = 'closed' WHERE id = $1`, closed.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name   string
+		typ    string
+		wallet string
+		amount int64
+		cur    Currency
+		reason string
+	}{
+		{"partner balance too low", TypeCredit, std.ID, 1_001, "USD", ReasonInsufficientPartnerFunds},
+		{"wallet balance too low", TypeDebit, std.ID, 1, "USD", ReasonInsufficientFunds},
+		{"over the campaign budget", TypeCredit, camp.ID, 301, "USD", ReasonCampaignBudgetExceeded},
+		{"campaign paused", TypeCredit, pausedWallet.ID, 1, "USD", ReasonCampaignInactive},
+		{"currency differs from the wallet's", TypeCredit, std.ID, 1, "EUR", ReasonCurrencyMismatch},
+		{"wallet closed", TypeCredit, closed.ID, 1, "USD", ReasonWalletClosed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := f.apply(t, f.submit(t, c.typ, c.wallet, c.amount, c.cur))
+			if got.Status != StatusFailed || deref(got.FailureReason) != c.reason {
+				t.Fatalf("status %s reason %v, want failed %s", got.Status, deref(got.FailureReason), c.reason)
+			}
+			var entries int
+			db.Pool.QueryRow(ctx, `SELECT count(*) FROM ledger_entries WHERE transaction_id = $1`, got.ID).Scan(&entries)
+			if entries != 0 {
+				t.Errorf("failed transaction wrote %d entries", entries)
+			}
+		})
+	}
+	if f.partner(t, "USD") != 1_000 || f.partner(t, "EUR") != 1_000 {
+		t.Errorf("partner balances moved: USD %d EUR %d", f.partner(t, "USD"), f.partner(t, "EUR"))
+	}
+	for _, w := range []Wallet{std, camp, pausedWallet, closed} {
+		if b := f.balance(t, w.ID); b != 0 {
+			t.Errorf("wallet %s balance %d, want 0", w.ID, b)
+		}
+	}
+	c, _ := f.l.Campaign(ctx, f.workspace, campaign.ID)
+	if c.Credited != 0 || *c.Remaining != 300 {
+		t.Errorf("campaign counters moved: %+v", c)
+	}
+
+	// Within budget it goes through, and the budget tracks credits and debits.
+	if got := f.apply(t, f.submit(t, TypeCredit, camp.ID, 300, "USD")); got.Status != StatusCompleted {
+		t.Fatalf("credit within budget: %s %v", got.Status, deref(got.FailureReason))
+	}
+	if got := f.apply(t, f.submit(t, TypeCredit, camp.ID, 1, "USD")); deref(got.FailureReason) != ReasonCampaignBudgetExceeded {
+		t.Fatalf("credit past budget: %s %v", got.Status, deref(got.FailureReason))
+	}
+	if got := f.apply(t, f.submit(t, TypeDebit, camp.ID, 100, "USD")); got.Status != StatusCompleted {
+		t.Fatalf("debit: %s", got.Status)
+	}
+	c, _ = f.l.Campaign(ctx, f.workspace, campaign.ID)
+	if c.Credited != 300 || c.Debited != 100 || *c.Remaining != 100 {
+		t.Errorf("campaign counters %+v", c)
+	}
+	low := int64(100)
+	if _, err := f.l.UpdateCampaign(ctx, f.workspace, campaign.ID, CampaignFields{Budget: &low}); !errors.Is(err, ErrBudgetBelowUsed) {
+		t.Errorf("lowering budget below use: %v", err)
+	}
+	assertInvariants(t)
+}
+
+func TestSubmitDeduplicatesByReference(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.fund(t, "USD", 1_000)
+	w := f.wallet(t, "USD", nil)
+	req := TransactionRequest{WorkspaceID: f.workspace, ReferenceID: "order-1", Type: TypeCredit, WalletID: w.ID,
+		Amount: 100, Currency: "USD", Metadata: map[string]string{"a": "b"}}
+
+	const submitters = 32
+	ids := make([]string, submitters)
+	replays := make([]bool, submitters)
+	var wg sync.WaitGroup
+	for i := range submitters {
+		wg.Go(func() {
+			txn, replayed, err := f.l.Submit(ctx, req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i], replays[i] = txn.ID, replayed
+		})
+	}
+	wg.Wait()
+	fresh := 0
+	for i := range submitters {
+		if ids[i] != ids[0] {
+			t.Fatalf("submitter %d got %s, submitter 0 got %s", i, ids[i], ids[0])
+		}
+		if !replays[i] {
+			fresh++
+		}
+	}
+	if fresh != 1 {
+		t.Errorf("%d submissions reported as new, want 1", fresh)
+	}
+
+	changed := req
+	changed.Amount = 200
+	changed.Metadata = map[string]string{"a": "c"}
+	_, _, err := f.l.Submit(ctx, changed)
+	var conflict *ConflictError
+	if !errors.As(err, &conflict) || fmt.Sprint(conflict.Fields) != "[amount metadata]" {
+		t.Fatalf("conflicting reuse: %v", err)
+	}
+	f.apply(t, mustTxn(t, f, ids[0]))
+	if got := f.balance(t, w.ID); got != 100 {
+		t.Errorf("balance %d, want 100: the referenceId paid more than once", got)
+	}
+
+	// Every payload field takes part: a reuse differing only in one is a conflict.
+	for _, mutate := range []func(*TransactionRequest){
+		func(r *TransactionRequest) { r.Type = TypeDebit },
+		func(r *TransactionRequest) { r.Currency = "EUR" },
+		func(r *TransactionRequest) { d := "x"; r.Description = &d },
+		func(r *TransactionRequest) { r.Metadata = nil },
+	} {
+		r := req
+		mutate(&r)
+		if _, _, err := f.l.Submit(ctx, r); !errors.Is(err, ErrIdempotencyConflict) {
+			t.Errorf("reuse with %+v: %v, want conflict", r, err)
+		}
+	}
+}
+
+func mustTxn(t *testing.T, f *fixture, id string) Transaction {
+	t.Helper()
+	txn, err := f.l.Transaction(context.Background(), f.workspace, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return txn
+}
+
+// Sixteen appliers racing on the same lane move the money once.
+func TestConcurrentApplyMovesMoneyOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.fund(t, "USD", 1_000)
+	w := f.wallet(t, "USD", nil)
+	txn := f.submit(t, TypeCredit, w.ID, 700, "USD")
+	var wg sync.WaitGroup
+	applied := make(chan int, 16)
+	for range 16 {
+		wg.Go(func() {
+			outcomes, err := f.l.ApplyLane(context.Background(), txn.LaneID())
+			if err != nil {
+				t.Error(err)
+			}
+			applied <- len(outcomes)
+		})
+	}
+	wg.Wait()
+	close(applied)
+	total := 0
+	for n := range applied {
+		total += n
+	}
+	if total != 1 {
+		t.Errorf("transaction applied %d times", total)
+	}
+	if got := f.balance(t, w.ID); got != 700 {
+		t.Errorf("balance %d, want 700", got)
+	}
+	assertInvariants(t)
+}
+
+// A thousand credits and debits over a few wallets, submitted and applied
+// concurrently in small groups, leave every invariant true and every
+// balance equal to what the completed transactions say.
+func TestConcurrentCreditsAndDebitsKeepInvariants(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.l.groupMax = 7 // many groups, so groups race each other
+	f.fund(t, "USD", 20_000)
+	wallets := make([]Wallet, 4)
+	for i := range wallets {
+		wallets[i] = f.wallet(t, "USD", nil)
+	}
+	var wg sync.WaitGroup
+	var lane int64
+	var laneOnce sync.Once
+	for g := range 8 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for range 125 {
+				typ := TypeCredit
+				if rng.IntN(3) == 0 {
+					typ = TypeDebit
+				}
+				txn, _, err := f.l.Submit(ctx, TransactionRequest{WorkspaceID: f.workspace, ReferenceID: NewID("ref"),
+					Type: typ, WalletID: wallets[rng.IntN(len(wallets))].ID, Amount: 1 + rng.Int64N(100), Currency: "USD"})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				laneOnce.Do(func() { lane = txn.LaneID() })
+				if rng.IntN(4) == 0 {
+					if _, err := f.l.ApplyLane(ctx, txn.LaneID()); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := f.l.ApplyLane(ctx, lane); err != nil {
+		t.Fatal(err)
+	}
+	var pendingCount, completed int
+	db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'completed')
+		FROM transactions WHERE workspace_id = $1 AND type <> 'funding'`, f.workspace).Scan(&pendingCount, &completed)
+	if pendingCount != 0 {
+		t.Errorf("%d transactions still pending", pendingCount)
+	}
+	if completed < 500 {
+		t.Errorf("only %d of 1000 completed", completed)
+	}
+	for _, w := range wallets {
+		var want int64
+		db.Pool.QueryRow(ctx, `SELECT COALESCE(sum(CASE type WHEN 'credit' THEN amount ELSE -amount END), 0)
+			FROM transactions WHERE wallet_id = $1 AND status = 'completed'`, w.ID).Scan(&want)
+		if got := f.balance(t, w.ID); got != want {
+			t.Errorf("wallet %s balance %d, completed transactions say %d", w.ID, got, want)
+		}
+	}
+	assertInvariants(t)
+}
+
+// The invariant check itself must catch a broken ledger.
+func TestCheckInvariantsCatchesTampering(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.fund(t, "USD", 500)
+	w := f.wallet(t, "USD", nil)
+	f.apply(t, f.submit(t, TypeCredit, w.ID, 100, "USD"))
+	assertInvariants(t)
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE ledger_accounts a SET balance = balance + 1 FROM wallets w
+		WHERE w.account_id = a.id AND w.id = $1`, w.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Check inside the tampering transaction so other tests never see it.
+	if err := checkInvariants(ctx, tx); !errors.Is(err, ErrInvariant) {
+		t.Errorf("balance changed without an entry went unnoticed: %v", err)
+	}
+}
+
+// The group check refuses entries that do not sum to zero.
+func TestCheckGroupRefusesUnbalancedEntries(t *testing.T) {
+	a := &account{id: 1, kind: "partner", balance: 10}
+	err := checkGroup([]entry{{transactionID: "t", accountID: 1, amount: -5}, {transactionID: "t", accountID: 2, amount: 4}},
+		map[int64]*account{1: a})
+	if !errors.Is(err, ErrInvariant) {
+		t.Errorf("unbalanced entries: %v", err)
+	}
+	err = checkGroup(nil, map[int64]*account{1: {id: 1, kind: "wallet", balance: -1}})
+	if !errors.Is(err, ErrInvariant) {
+		t.Errorf("negative wallet: %v", err)
+	}
+}
