@@ -287,3 +287,18 @@ func ensureLaneAccounts(ctx context.Context, q querier, workspaceID string, cur 
 func unqualified(cols string) string {
 	return strings.ReplaceAll(cols, "t.", "")
 }
+
+// StaleLanes returns the partner balances with transactions pending for
+// longer than olderThan. It reads the index of pending rows only.
+func (l *Ledger) StaleLanes(ctx context.Context, olderThan time.Duration, limit int) ([]int64, error) {
+	rows, err := l.pool.Query(ctx, `SELECT DISTINCT lane_account_id FROM transactions
+		WHERE status = 'pending' AND created_at < now() - $1::interval LIMIT $2`, olderThan, limit)
+	if err != nil {
+		return nil, fmt.Errorf("stale lanes: %w", err)
+	}
+	lanes, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("stale lanes: %w", err)
+	}
+	return lanes, nil
+}

@@ -1,0 +1,68 @@
+// Package tasks is the contract between the API and the worker: the task
+// type names, their payloads and constructors. Redis holds these tasks;
+// Postgres holds the truth they point at, so any of them can be re-derived.
+package tasks
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Queue names. Money moves in "ledger"; webhook deliveries wait in their
+// own queue so a slow receiver never delays an application.
+const (
+	QueueLedger   = "ledger"
+	QueueWebhooks = "webhooks"
+)
+
+// Task options shared by every kind. A worker killed mid-task gets its task
+// back only after the lease expires and it counts as a retry, so retries are
+// plentiful and the relay covers whatever still slips through.
+const (
+	applyMaxRetry = 100
+	applyTimeout  = 2 * time.Minute
+)
+
+// TypeTransactionApply applies a pending transaction (and the rest of its
+// lane's pending work) to the ledger.
+const TypeTransactionApply = "transaction:apply"
+
+// TransactionApply is the payload of TypeTransactionApply.
+type TransactionApply struct {
+	TransactionID string `json:"transactionId"`
+	LaneID        int64  `json:"laneId"`
+}
+
+// NewTransactionApply builds the task; its TaskID is the transaction id, a
+// second guard against double enqueues (the ledger is the first).
+func NewTransactionApply(transactionID string, laneID int64) (*asynq.Task, error) {
+	payload, err := json.Marshal(TransactionApply{TransactionID: transactionID, LaneID: laneID})
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", TypeTransactionApply, err)
+	}
+	return asynq.NewTask(TypeTransactionApply, payload,
+		asynq.TaskID(transactionID), asynq.Queue(QueueLedger), asynq.MaxRetry(applyMaxRetry), asynq.Timeout(applyTimeout)), nil
+}
+
+// TypeLaneApply applies whatever is pending on one partner balance. The
+// relay and bulk submissions use it: one task for many transactions.
+const TypeLaneApply = "lane:apply"
+
+// LaneApply is the payload of TypeLaneApply.
+type LaneApply struct {
+	LaneID int64 `json:"laneId"`
+}
+
+// NewLaneApply builds the task. taskID keeps repeated enqueues of the same
+// lane from piling up while one is still waiting.
+func NewLaneApply(laneID int64, taskID string) (*asynq.Task, error) {
+	payload, err := json.Marshal(LaneApply{LaneID: laneID})
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", TypeLaneApply, err)
+	}
+	return asynq.NewTask(TypeLaneApply, payload,
+		asynq.TaskID(taskID), asynq.Queue(QueueLedger), asynq.MaxRetry(applyMaxRetry), asynq.Timeout(applyTimeout)), nil
+}

@@ -1,0 +1,99 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orbt/orbt/ledger"
+)
+
+// Consumer is one of a partner's end users.
+type Consumer struct {
+	ID         string            `json:"id"`
+	ExternalID string            `json:"externalId"`
+	Email      *string           `json:"email"`
+	Name       *string           `json:"name"`
+	Metadata   map[string]string `json:"metadata"`
+	CreatedAt  time.Time         `json:"createdAt"`
+}
+
+const consumerColumns = `id, external_id, email, name, metadata, created_at`
+
+func scanConsumer(row pgx.Row) (Consumer, error) {
+	var c Consumer
+	err := row.Scan(&c.ID, &c.ExternalID, &c.Email, &c.Name, &c.Metadata, &c.CreatedAt)
+	return c, err
+}
+
+// CreateConsumer creates a consumer; externalId is unique per workspace.
+func (s *Store) CreateConsumer(ctx context.Context, workspaceID string, c Consumer) (Consumer, error) {
+	if c.Metadata == nil {
+		c.Metadata = map[string]string{}
+	}
+	created, err := scanConsumer(s.pool.QueryRow(ctx, `
+		INSERT INTO consumers (id, workspace_id, external_id, email, name, metadata)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+consumerColumns,
+		ledger.NewID("csm"), workspaceID, c.ExternalID, c.Email, c.Name, c.Metadata))
+	if isUniqueViolation(err) {
+		return Consumer{}, ErrConsumerExists
+	}
+	if err != nil {
+		return Consumer{}, fmt.Errorf("create consumer: %w", err)
+	}
+	return created, nil
+}
+
+// Consumer returns one consumer of the workspace.
+func (s *Store) Consumer(ctx context.Context, workspaceID, id string) (Consumer, error) {
+	c, err := scanConsumer(s.pool.QueryRow(ctx,
+		`SELECT `+consumerColumns+` FROM consumers WHERE id = $1 AND workspace_id = $2`, id, workspaceID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Consumer{}, fmt.Errorf("consumer %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Consumer{}, fmt.Errorf("consumer %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// Consumers lists the workspace's consumers, newest first, optionally only
+// the one with an externalId.
+func (s *Store) Consumers(ctx context.Context, workspaceID, externalID, cursor string, limit int) ([]Consumer, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+consumerColumns+` FROM consumers
+		WHERE workspace_id = $1 AND ($2 = '' OR external_id = $2) AND ($3 = '' OR id < $3)
+		ORDER BY id DESC LIMIT $4`, workspaceID, externalID, cursor, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list consumers: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Consumer, error) { return scanConsumer(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list consumers: %w", err)
+	}
+	return list, nil
+}
+
+// ConsumerUpdate holds the fields PATCH may change; nil leaves one as it is.
+type ConsumerUpdate struct {
+	Email    *string
+	Name     *string
+	Metadata map[string]string
+}
+
+// UpdateConsumer changes the given fields of a consumer.
+func (s *Store) UpdateConsumer(ctx context.Context, workspaceID, id string, u ConsumerUpdate) (Consumer, error) {
+	c, err := scanConsumer(s.pool.QueryRow(ctx, `UPDATE consumers SET
+			email = COALESCE($3, email), name = COALESCE($4, name), metadata = COALESCE($5, metadata)
+		WHERE id = $1 AND workspace_id = $2 RETURNING `+consumerColumns,
+		id, workspaceID, u.Email, u.Name, u.Metadata))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Consumer{}, fmt.Errorf("consumer %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Consumer{}, fmt.Errorf("update consumer %s: %w", id, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,202 @@
+// Package workspace stores partner accounts (workspaces), their API keys and
+// their consumers: everything about who may act, none of the money.
+package workspace
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orbt/orbt/ledger"
+)
+
+// Sentinel errors; callers match them with errors.Is.
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrConsumerExists = errors.New("consumer with this externalId exists")
+	ErrUnauthorized   = errors.New("unknown or revoked API key")
+)
+
+// Key scopes.
+const (
+	ScopeRead  = "read"
+	ScopeWrite = "write"
+)
+
+// Store reads and writes workspaces, keys and consumers.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store over the pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Workspace is one partner account.
+type Workspace struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Created is a new workspace with its first write key and its request
+// signing secret, both shown this once.
+type Created struct {
+	ID            string `json:"id"`
+	Name          string `json:"name"`
+	APIKey        string `json:"apiKey"`
+	SigningSecret string `json:"signingSecret"`
+}
+
+// CreateWorkspace creates a workspace and its first read-write key.
+func (s *Store) CreateWorkspace(ctx context.Context, name string) (Created, error) {
+	c := Created{ID: ledger.NewID("ws"), Name: name, SigningSecret: "ssec_" + randomToken(24)}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return Created{}, fmt.Errorf("create workspace: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO workspaces (id, name, signing_secret) VALUES ($1, $2, $3)`,
+		c.ID, name, c.SigningSecret); err != nil {
+		return Created{}, fmt.Errorf("create workspace: %w", err)
+	}
+	key, err := createKey(ctx, tx, c.ID, "default", ScopeWrite)
+	if err != nil {
+		return Created{}, err
+	}
+	c.APIKey = key.Secret
+	return c, tx.Commit(ctx)
+}
+
+// Workspace returns one workspace.
+func (s *Store) Workspace(ctx context.Context, id string) (Workspace, error) {
+	var w Workspace
+	err := s.pool.QueryRow(ctx, `SELECT id, name, created_at FROM workspaces WHERE id = $1`, id).
+		Scan(&w.ID, &w.Name, &w.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Workspace{}, fmt.Errorf("workspace %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Workspace{}, fmt.Errorf("workspace %s: %w", id, err)
+	}
+	return w, nil
+}
+
+// APIKey is a key's public description; Secret is set only on creation.
+type APIKey struct {
+	ID          string     `json:"id"`
+	WorkspaceID string     `json:"-"`
+	Name        string     `json:"name"`
+	Scope       string     `json:"scope"`
+	Prefix      string     `json:"prefix"`
+	LastUsedAt  *time.Time `json:"lastUsedAt"`
+	RevokedAt   *time.Time `json:"revokedAt,omitempty"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	Secret      string     `json:"key,omitempty"`
+}
+
+// keyPrefixLen is how much of a key stays visible, so a partner can tell keys apart.
+const keyPrefixLen = 12
+
+// CreateKey issues a key; its secret is returned once and stored as a hash.
+func (s *Store) CreateKey(ctx context.Context, workspaceID, name, scope string) (APIKey, error) {
+	return createKey(ctx, s.pool, workspaceID, name, scope)
+}
+
+type execer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func createKey(ctx context.Context, q execer, workspaceID, name, scope string) (APIKey, error) {
+	secret := "orbt_sk_" + randomToken(25)
+	k := APIKey{ID: ledger.NewID("key"), WorkspaceID: workspaceID, Name: name, Scope: scope,
+		Prefix: secret[:keyPrefixLen], Secret: secret}
+	err := q.QueryRow(ctx, `INSERT INTO api_keys (id, workspace_id, name, scope, prefix, secret_hash)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at`,
+		k.ID, workspaceID, name, scope, k.Prefix, hashKey(secret)).Scan(&k.CreatedAt)
+	if err != nil {
+		return APIKey{}, fmt.Errorf("create key: %w", err)
+	}
+	return k, nil
+}
+
+// Authenticate returns the live key a secret belongs to.
+func (s *Store) Authenticate(ctx context.Context, secret string) (APIKey, error) {
+	var k APIKey
+	err := s.pool.QueryRow(ctx, `SELECT id, workspace_id, name, scope, prefix, last_used_at, created_at
+		FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL`, hashKey(secret)).
+		Scan(&k.ID, &k.WorkspaceID, &k.Name, &k.Scope, &k.Prefix, &k.LastUsedAt, &k.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return APIKey{}, ErrUnauthorized
+	}
+	if err != nil {
+		return APIKey{}, fmt.Errorf("authenticate: %w", err)
+	}
+	return k, nil
+}
+
+// TouchKey records that a key was used now.
+func (s *Store) TouchKey(ctx context.Context, id string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE api_keys SET last_used_at = now() WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("touch key %s: %w", id, err)
+	}
+	return nil
+}
+
+// Keys lists a workspace's keys, revoked ones included, newest first.
+func (s *Store) Keys(ctx context.Context, workspaceID, cursor string, limit int) ([]APIKey, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, workspace_id, name, scope, prefix, last_used_at, revoked_at, created_at
+		FROM api_keys WHERE workspace_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3`,
+		workspaceID, cursor, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIKey, error) {
+		var k APIKey
+		return k, r.Scan(&k.ID, &k.WorkspaceID, &k.Name, &k.Scope, &k.Prefix, &k.LastUsedAt, &k.RevokedAt, &k.CreatedAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	return list, nil
+}
+
+// RevokeKey revokes a key of the workspace and returns its hash's owner id.
+func (s *Store) RevokeKey(ctx context.Context, workspaceID, id string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
+		WHERE id = $1 AND workspace_id = $2`, id, workspaceID)
+	if err != nil {
+		return fmt.Errorf("revoke key %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("revoke key %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+func hashKey(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+// HashKey is the form a key's secret is stored and cached in.
+func HashKey(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
