@@ -1,0 +1,32 @@
+# The front door: `make help` lists the targets.
+.DEFAULT_GOAL := help
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin
+
+# Redis database indexes are handed out one per test package (see each
+# package's TestMain): api 1, worker 2, e2e 3.
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: up
+up: ## bring up Postgres, Redis and orbt dev with a demo workspace
+	deploy/up.sh
+
+.PHONY: build
+build: ## build bin/orbt
+	$(GO) build -o bin/orbt .
+
+.PHONY: services
+services: ## start (or install) Postgres and Redis on localhost
+	deploy/services.sh
+
+.PHONY: test
+test: services ## run every test with -race against real Postgres and Redis
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+.PHONY: lint
+lint: ## vet and check formatting
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL and Redis answer on localhost, as Orbt and its tests
+# need: starts them when installed but stopped; installs them with apt-get
+# when absent and running as root; otherwise says exactly what to install.
+set -euo pipefail
+
+PG_PORT=5432
+REDIS_PORT=6379
+log() { printf 'services: %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() { # port name
+  for _ in $(seq 1 60); do
+    port_open "$1" && return 0
+    sleep 0.5
+  done
+  log "$2 did not start listening on 127.0.0.1:$1"
+  return 1
+}
+
+installed_now=""
+install_packages() {
+  if [ "$(id -u)" != 0 ]; then
+    log "$1 is not installed. Install it, then run this again:"
+    log "  sudo apt-get update && sudo apt-get install -y postgresql redis-server"
+    exit 1
+  fi
+  log "installing $2 with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "$2" >/dev/null
+  installed_now="$installed_now $2"
+}
+
+ensure_postgres() {
+  if port_open "$PG_PORT"; then return 0; fi
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    install_packages PostgreSQL postgresql
+  fi
+  local version
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$version" ]; then
+    log "PostgreSQL is installed but has no cluster; create one: sudo pg_createcluster --start 15 main"
+    exit 1
+  fi
+  log "starting PostgreSQL $version"
+  if [ "$(id -u)" = 0 ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  else
+    pg_ctlcluster "$version" main start || { log "could not start PostgreSQL; try: sudo pg_ctlcluster $version main start"; exit 1; }
+  fi
+  wait_port "$PG_PORT" PostgreSQL
+}
+
+# A fresh Debian PostgreSQL asks for a password on TCP. Orbt's default
+# DATABASE_URL connects as postgres without one, so a cluster this script
+# installed itself is opened to loopback connections (a developer machine).
+ensure_postgres_login() {
+  command -v psql >/dev/null 2>&1 || return 0
+  if psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1; then return 0; fi
+  local version hba
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+  hba="/etc/postgresql/$version/main/pg_hba.conf"
+  if [ "$(id -u)" = 0 ] && [[ "$installed_now" == *postgresql* ]] && [ -f "$hba" ]; then
+    log "allowing loopback logins as postgres without a password (development cluster)"
+    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+    sleep 1
+    psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null && return 0
+  fi
+  log "cannot log in to PostgreSQL on 127.0.0.1 as postgres without a password."
+  log "Either set DATABASE_URL to a URL with credentials, or add to pg_hba.conf:"
+  log "  host all all 127.0.0.1/32 trust"
+  exit 1
+}
+
+ensure_redis() {
+  if port_open "$REDIS_PORT"; then return 0; fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    install_packages Redis redis-server
+  fi
+  log "starting Redis"
+  local dir=/var/lib/redis logfile=/var/log/redis/orbt.log
+  if [ ! -w "$dir" ] || [ ! -w "$(dirname "$logfile")" ]; then
+    dir=$(mktemp -d) logfile="$dir/redis.log"
+  fi
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" \
+    --save "" --appendonly no --dir "$dir" --logfile "$logfile"
+  wait_port "$REDIS_PORT" Redis
+}
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  ensure_postgres
+  ensure_postgres_login
+fi
+if [ -z "${REDIS_URL:-}" ]; then
+  ensure_redis
+fi
+log "PostgreSQL and Redis are up"
