@@ -92,7 +92,9 @@ func describeType(e *json.UnmarshalTypeError) string {
 // validator collects field errors.
 type validator struct{ errs []fieldError }
 
-func (v *validator) add(field, msg string) { v.errs = append(v.errs, fieldError{Field: field, Message: msg}) }
+func (v *validator) add(field, msg string) {
+	v.errs = append(v.errs, fieldError{Field: field, Message: msg})
+}
 
 func (v *validator) problem() *problem {
 	if len(v.errs) == 0 {

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -14,22 +15,22 @@ func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status":
 
 // readyz reports whether Postgres and Redis answer.
 func (s *Server) readyz(c *gin.Context) {
-	checks := gin.H{"postgres": "ok", "redis": "ok"}
-	ready := true
+	var down []string
 	if err := s.ledger.Pool().Ping(c); err != nil {
-		checks["postgres"], ready = err.Error(), false
+		down = append(down, "postgres: "+err.Error())
 	}
 	if s.opts.Redis != nil {
 		if err := s.opts.Redis.Ping(c).Err(); err != nil {
-			checks["redis"], ready = err.Error(), false
+			down = append(down, "redis: "+err.Error())
 		}
 	}
-	if !ready {
-		c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
-		c.JSON(http.StatusServiceUnavailable, checks)
+	if len(down) > 0 {
+		p := newProblem(http.StatusServiceUnavailable, "not_ready", strings.Join(down, "; "))
+		p.retryAfter = retryAfterSeconds
+		abort(c, p)
 		return
 	}
-	c.JSON(http.StatusOK, checks)
+	c.JSON(http.StatusOK, gin.H{"postgres": "ok", "redis": "ok"})
 }
 
 // --- admin ---

@@ -346,7 +346,9 @@ func writeGroup(ctx context.Context, tx pgx.Tx, group []pending, entries []entry
 	wantAccounts := len(aID)
 	b.Queue(`UPDATE ledger_accounts a SET balance = a.balance + d.delta
 		FROM unnest($1::bigint[], $2::bigint[]) AS d(id, delta) WHERE a.id = d.id`, aID, aDelta).
-		Exec(func(tag pgconn.CommandTag) error { return expectRows("ledger_accounts", tag.RowsAffected(), wantAccounts) })
+		Exec(func(tag pgconn.CommandTag) error {
+			return expectRows("ledger_accounts", tag.RowsAffected(), wantAccounts)
+		})
 
 	var cID []string
 	var cCredited, cDebited []int64

@@ -178,4 +178,3 @@ func (l *Ledger) PartnerBalances(ctx context.Context, workspaceID string) ([]Bal
 	}
 	return list, nil
 }
-

@@ -109,12 +109,17 @@ func Main(m *testing.M, prefix string, db **Database) int {
 	return m.Run()
 }
 
+// RedisOptions addresses one Redis database index of the test server.
+func RedisOptions(index int) redis.Options {
+	return redis.Options{Addr: RedisAddr(), DB: index}
+}
+
 // Redis returns the Redis database index a package owns and empties it of
 // the keys earlier runs of the same package left. Indexes are handed out by
 // hand, one per package (see the Makefile's comment), never FLUSHALL.
 func Redis(t testing.TB, index int) redis.Options {
 	t.Helper()
-	opts := redis.Options{Addr: RedisAddr(), DB: index}
+	opts := RedisOptions(index)
 	c := redis.NewClient(&opts)
 	defer c.Close()
 	ctx := context.Background()
@@ -122,4 +127,14 @@ func Redis(t testing.TB, index int) redis.Options {
 		t.Fatalf("redis db %d: %v", index, err)
 	}
 	return opts
+}
+
+// UnreachablePool is a pool whose server is down: nothing listens on its
+// port, so every query fails the way it does when Postgres is stopped.
+func UnreachablePool() (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig("postgres://postgres@127.0.0.1:1/orbt?sslmode=disable&connect_timeout=1")
+	if err != nil {
+		return nil, err
+	}
+	return pgxpool.NewWithConfig(context.Background(), cfg)
 }

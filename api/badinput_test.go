@@ -1,0 +1,166 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// Every malformed request gets a 4xx problem naming the field, and changes
+// nothing.
+func TestMalformedRequestsAre4xxAndChangeNothing(t *testing.T) {
+	s := getStack(t)
+	p := newPartner(t, s.url, 10_000)
+	w := p.wallet()
+	valid := func(ref, extra string) string {
+		return fmt.Sprintf(`{"referenceId":%q,"type":"credit","walletId":%q,"amount":100,"currency":"USD"%s}`, ref, w, extra)
+	}
+	long := strings.Repeat("x", 256)
+	cases := []struct {
+		name   string
+		body   string
+		status int
+		field  string
+	}{
+		{"not JSON", `{"referenceId":`, 400, ""},
+		{"empty body", ``, 400, ""},
+		{"an array", `[1,2]`, 400, ""},
+		{"two objects", valid("v1", "") + `{}`, 400, ""},
+		{"unknown field", valid("v2", `,"balance":5`), 400, "balance"},
+		{"mass-assigned status", valid("v3", `,"status":"completed"`), 400, "status"},
+		{"amount as string", `{"referenceId":"a1","type":"credit","walletId":"` + w + `","amount":"100","currency":"USD"}`, 400, "amount"},
+		{"fractional amount", `{"referenceId":"a2","type":"credit","walletId":"` + w + `","amount":10.5,"currency":"USD"}`, 400, "amount"},
+		{"zero amount", `{"referenceId":"a3","type":"credit","walletId":"` + w + `","amount":0,"currency":"USD"}`, 400, "amount"},
+		{"negative amount", `{"referenceId":"a4","type":"credit","walletId":"` + w + `","amount":-5,"currency":"USD"}`, 400, "amount"},
+		{"absurd amount", `{"referenceId":"a5","type":"credit","walletId":"` + w + `","amount":1000000000000000,"currency":"USD"}`, 400, "amount"},
+		{"overflowing amount", `{"referenceId":"a6","type":"credit","walletId":"` + w + `","amount":99999999999999999999,"currency":"USD"}`, 400, "amount"},
+		{"exponent amount", `{"referenceId":"a7","type":"credit","walletId":"` + w + `","amount":1e3,"currency":"USD"}`, 400, "amount"},
+		{"unknown currency", `{"referenceId":"a8","type":"credit","walletId":"` + w + `","amount":1,"currency":"ABC"}`, 400, "currency"},
+		{"lower-case currency", `{"referenceId":"a9","type":"credit","walletId":"` + w + `","amount":1,"currency":"usd"}`, 400, "currency"},
+		{"missing currency", `{"referenceId":"b1","type":"credit","walletId":"` + w + `","amount":1}`, 400, "currency"},
+		{"unknown type", `{"referenceId":"b2","type":"refund","walletId":"` + w + `","amount":1,"currency":"USD"}`, 400, "type"},
+		{"missing referenceId", `{"type":"credit","walletId":"` + w + `","amount":1,"currency":"USD"}`, 400, "referenceId"},
+		{"over-long referenceId", `{"referenceId":"` + long + `","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD"}`, 400, "referenceId"},
+		{"referenceId with spaces", `{"referenceId":"a b","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD"}`, 400, "referenceId"},
+		{"over-long description", `{"referenceId":"b3","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD","description":"` + strings.Repeat("d", 501) + `"}`, 400, "description"},
+		{"NUL in description", `{"referenceId":"b4","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD","description":"a\u0000b"}`, 400, "description"},
+		{"metadata not strings", `{"referenceId":"b5","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD","metadata":{"a":1}}`, 400, "metadata"},
+		{"metadata as array", `{"referenceId":"b6","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD","metadata":[]}`, 400, "metadata"},
+		{"wallet id over-long", `{"referenceId":"b7","type":"credit","walletId":"` + long + `","amount":1,"currency":"USD"}`, 400, "walletId"},
+		{"unknown wallet", `{"referenceId":"b8","type":"credit","walletId":"wal_nope","amount":1,"currency":"USD"}`, 404, "walletId"},
+		{"oversized body", `{"referenceId":"b9","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD","description":"` + strings.Repeat("x", 2<<20) + `"}`, 413, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := p.call("POST", "/v1/transactions", c.body)
+			if r.status != c.status {
+				t.Fatalf("status %d, want %d: %s", r.status, c.status, r.raw)
+			}
+			if r.str("code") == "" || r.num("status") != int64(c.status) || r.str("type") == "" {
+				t.Errorf("not a problem response: %s", r.raw)
+			}
+			if c.field != "" && !strings.Contains(r.raw, `"field":"`+c.field+`"`) {
+				t.Errorf("problem does not name field %q: %s", c.field, r.raw)
+			}
+		})
+	}
+	list := expect(t, p.call("GET", "/v1/transactions", nil), 200)
+	if n := len(list.body["data"].([]any)); n != 1 { // the funding only
+		t.Errorf("%d transactions stored after bad requests, want 1 (the funding)", n)
+	}
+	if b := p.balance(w); b != 0 {
+		t.Errorf("wallet balance %d, want 0", b)
+	}
+	if b := p.partnerBalance(); b != 10_000 {
+		t.Errorf("partner balance %d, want 10000", b)
+	}
+}
+
+// The other write routes validate the same way.
+func TestMalformedObjectsAre4xx(t *testing.T) {
+	s := getStack(t)
+	p := newPartner(t, s.url, 0)
+	c := expect(t, p.call("POST", "/v1/consumers", map[string]any{"externalId": "ok-1"}), 201).str("id")
+	cases := []struct {
+		method, path, body string
+		status             int
+		field              string
+	}{
+		{"POST", "/v1/consumers", `{"externalId":""}`, 400, "externalId"},
+		{"POST", "/v1/consumers", `{"externalId":"x","email":"not-an-email"}`, 400, "email"},
+		{"POST", "/v1/consumers", `{"externalId":"ok-1"}`, 409, "externalId"},
+		{"POST", "/v1/consumers", `{"externalId":"y","id":"csm_mine"}`, 400, "id"},
+		{"PATCH", "/v1/consumers/" + c, `{"externalId":"z"}`, 400, "externalId"},
+		{"POST", "/v1/consumers/" + c + "/wallets", `{"currency":"USD","type":"gold"}`, 400, "type"},
+		{"POST", "/v1/consumers/" + c + "/wallets", `{"currency":"USD","type":"campaign"}`, 400, "campaignId"},
+		{"POST", "/v1/consumers/" + c + "/wallets", `{"currency":"USD","type":"campaign","campaignId":"cmp_nope"}`, 404, "campaignId"},
+		{"POST", "/v1/consumers/" + c + "/wallets", `{"currency":"USD","type":"standard","balance":100}`, 400, "balance"},
+		{"POST", "/v1/campaigns", `{"name":"x","currency":"USD","budget":-1}`, 400, "budget"},
+		{"POST", "/v1/campaigns", `{"name":"x","currency":"USD","startsAt":"tomorrow"}`, 400, "startsAt"},
+		{"POST", "/v1/campaigns", `{"name":"x","currency":"USD","startsAt":"2026-02-01T00:00:00Z","endsAt":"2026-01-01T00:00:00Z"}`, 400, "endsAt"},
+		{"POST", "/v1/campaigns", `{"currency":"USD"}`, 400, "name"},
+		{"POST", "/v1/api-keys", `{"name":"k","scope":"admin"}`, 400, "scope"},
+		{"GET", "/v1/transactions?limit=0", ``, 400, "limit"},
+		{"GET", "/v1/transactions?limit=501", ``, 400, "limit"},
+		{"GET", "/v1/transactions?status=weird", ``, 400, "status"},
+		{"GET", "/v1/consumers/%00", ``, 404, ""},
+		{"GET", "/v1/wallets/" + strings.Repeat("w", 100), ``, 404, ""},
+		{"GET", "/v1/nowhere", ``, 404, ""},
+		{"PUT", "/v1/transactions", `{}`, 405, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.method+" "+tc.path+" "+tc.body, func(t *testing.T) {
+			r := p.call(tc.method, tc.path, tc.body)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.raw)
+			}
+			if tc.field != "" && !strings.Contains(r.raw, `"field":"`+tc.field+`"`) {
+				t.Errorf("problem does not name field %q: %s", tc.field, r.raw)
+			}
+		})
+	}
+}
+
+// FuzzCreateTransaction throws arbitrary bodies at the transaction endpoint;
+// none may produce a 5xx. `go test` runs the seeds; `go test -fuzz` explores.
+func FuzzCreateTransaction(f *testing.F) {
+	for _, seed := range []string{
+		`{"referenceId":"f1","type":"credit","walletId":"wal_x","amount":1,"currency":"USD"}`,
+		`{"referenceId":"f2","type":"debit","walletId":"wal_x","amount":9223372036854775807,"currency":"JPY"}`,
+		`{"referenceId":"\u0000","type":"credit","walletId":"\ud800","amount":1,"currency":"USD","metadata":{"":""}}`,
+		`{"amount":-9223372036854775808}`, `null`, `"str"`, `{"metadata":{"k":"` + strings.Repeat("v", 600) + `"}}`,
+		`{"description":null,"metadata":null}`, "\xff\xfe", `{"referenceId":"f3","type":"credit","walletId":"wal_x","amount":1,"currency":"XXX"}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		s := getStack(t)
+		p := fuzzPartner(t, s.url)
+		body = strings.ReplaceAll(body, "wal_x", p.walletID)
+		req, _ := http.NewRequest("POST", s.url+"/v1/transactions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+p.key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode >= 500 {
+			t.Fatalf("body %q: status %d", body, res.StatusCode)
+		}
+	})
+}
+
+type fuzzTarget struct {
+	key, walletID string
+}
+
+var fuzzState *fuzzTarget
+
+func fuzzPartner(t *testing.T, base string) *fuzzTarget {
+	if fuzzState == nil {
+		p := newPartner(t, base, 1_000_000)
+		fuzzState = &fuzzTarget{key: p.key, walletID: p.wallet()}
+	}
+	return fuzzState
+}
