@@ -27,6 +27,7 @@ import (
 	"github.com/orbt/orbt/config"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/migrations"
+	"github.com/orbt/orbt/webhook"
 	"github.com/orbt/orbt/worker"
 	"github.com/orbt/orbt/workspace"
 )
@@ -40,6 +41,8 @@ Usage:
   orbt dev                      migrate, then api and worker in one process
   orbt workspace create --name NAME
   orbt fund --workspace ID --currency USD --amount N --reference REF
+  orbt webhooks listen --addr :9000 --secret whsec_...
+                                a local receiver that verifies and prints each delivery
   orbt loadtest --api URL --key KEY --scenario single|hot|spread|bulk --count N --concurrency C
 
 Configuration is read from the environment: DATABASE_URL, REDIS_URL,
@@ -61,8 +64,11 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	cmd, rest := args[0], args[1:]
-	if cmd == "loadtest" {
+	switch cmd {
+	case "loadtest":
 		return runLoadtest(ctx, rest)
+	case "webhooks":
+		return listenWebhooks(ctx, rest)
 	}
 	cfg, err := config.Load()
 	if err != nil {
@@ -143,6 +149,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	l := ledger.New(pool)
+	hooks := webhook.NewStore(pool, cfg.WebhookAllowPrivate)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -150,6 +157,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 	running := 0
 	if withWorker {
 		w, err := worker.New(worker.Options{Redis: redisOpt, Ledger: l, Concurrency: cfg.WorkerConcurrency,
+			Webhooks: hooks, WebhookRetrySchedule: cfg.WebhookRetrySchedule,
 			RelayAfter: cfg.RelayAfter, Logger: log.With("component", "worker"), Registerer: reg})
 		if err != nil {
 			return err
@@ -165,7 +173,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 		}
 		defer redisClient.Close()
 		srv, err := api.New(api.Options{
-			Ledger: l, Workspaces: workspace.New(pool), Queue: asynq.NewClientFromRedisClient(redisClient), Redis: redisClient,
+			Ledger: l, Workspaces: workspace.New(pool), Webhooks: hooks, Queue: asynq.NewClientFromRedisClient(redisClient), Redis: redisClient,
 			AdminToken: cfg.AdminToken, Logger: log.With("component", "api"), Registerer: reg, Gatherer: reg,
 			Ops: asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: redisOpt}),
 		})

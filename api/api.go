@@ -22,6 +22,7 @@ import (
 
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/tasks"
+	"github.com/orbt/orbt/webhook"
 	"github.com/orbt/orbt/workspace"
 )
 
@@ -29,6 +30,7 @@ import (
 type Options struct {
 	Ledger     *ledger.Ledger
 	Workspaces *workspace.Store
+	Webhooks   *webhook.Store
 	Queue      *asynq.Client
 	// Redis is pinged by /readyz.
 	Redis      redis.UniversalClient
@@ -43,12 +45,13 @@ type Options struct {
 
 // Server is the HTTP API.
 type Server struct {
-	opts    Options
-	ledger  *ledger.Ledger
-	ws      *workspace.Store
-	log     *slog.Logger
-	keys    keyCache
-	metrics *httpMetrics
+	opts     Options
+	ledger   *ledger.Ledger
+	ws       *workspace.Store
+	webhooks *webhook.Store
+	log      *slog.Logger
+	keys     keyCache
+	metrics  *httpMetrics
 	// queueDownUntil holds the unix nanos until which enqueues are skipped
 	// after Redis failed: the relay enqueues from Postgres instead, and
 	// requests do not each wait out a Redis timeout.
@@ -71,7 +74,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{opts: opts, ledger: opts.Ledger, ws: opts.Workspaces, log: opts.Logger, metrics: m,
+	return &Server{opts: opts, ledger: opts.Ledger, ws: opts.Workspaces, webhooks: opts.Webhooks, log: opts.Logger, metrics: m,
 		keys: keyCache{m: make(map[[32]byte]cachedKey)}}, nil
 }
 

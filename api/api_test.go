@@ -20,6 +20,7 @@ import (
 	"github.com/orbt/orbt/api"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/testenv"
+	"github.com/orbt/orbt/webhook"
 	"github.com/orbt/orbt/worker"
 	"github.com/orbt/orbt/workspace"
 )
@@ -54,32 +55,13 @@ func quietLogger() *slog.Logger {
 func newServer(t *testing.T, queue *asynq.Client) string {
 	t.Helper()
 	srv, err := api.New(api.Options{Ledger: ledger.New(db.Pool), Workspaces: workspace.New(db.Pool), Queue: queue,
-		AdminToken: adminToken, Logger: quietLogger()})
+		Webhooks: webhook.NewStore(db.Pool, true), AdminToken: adminToken, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return ts.URL
-}
-
-// startWorker runs a worker until the test ends.
-func startWorker(t *testing.T, opt asynq.RedisClientOpt, relayAfter time.Duration) {
-	t.Helper()
-	w, err := worker.New(worker.Options{Redis: opt, Ledger: ledger.New(db.Pool), Concurrency: 8,
-		RelayAfter: relayAfter, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
 }
 
 // getStack starts the shared API and worker once for the package.
@@ -93,12 +75,13 @@ func getStack(t *testing.T) *testStack {
 	queue := asynq.NewClient(opt)
 	// The shared stack lives for the whole package run; TestMain drops the DB.
 	srv, err := api.New(api.Options{Ledger: ledger.New(db.Pool), Workspaces: workspace.New(db.Pool), Queue: queue,
-		Redis: redis.NewClient(&ro), AdminToken: adminToken, Logger: quietLogger()})
+		Webhooks: webhook.NewStore(db.Pool, true), Redis: redis.NewClient(&ro), AdminToken: adminToken, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	w, err := worker.New(worker.Options{Redis: opt, Ledger: ledger.New(db.Pool), Concurrency: 8,
+		Webhooks: webhook.NewStore(db.Pool, true), WebhookRetrySchedule: []time.Duration{100 * time.Millisecond},
 		RelayAfter: time.Second, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/webhook"
 	"github.com/orbt/orbt/workspace"
 )
 
@@ -104,7 +105,7 @@ func fail(c *gin.Context, log *slog.Logger, err error) {
 		p = newProblem(http.StatusNotFound, "consumer_not_found", "No such consumer.", field("no such consumer")...)
 	case errors.Is(err, ledger.ErrCampaignNotFound):
 		p = newProblem(http.StatusNotFound, "campaign_not_found", "No such campaign.", field("no such campaign")...)
-	case errors.Is(err, ledger.ErrNotFound), errors.Is(err, workspace.ErrNotFound):
+	case errors.Is(err, ledger.ErrNotFound), errors.Is(err, workspace.ErrNotFound), errors.Is(err, webhook.ErrNotFound):
 		p = newProblem(http.StatusNotFound, "not_found", "No such object.", field("no such object")...)
 	case errors.Is(err, workspace.ErrConsumerExists):
 		p = newProblem(http.StatusConflict, "consumer_exists", "A consumer with this externalId exists.",

@@ -62,5 +62,14 @@ func (s *Server) Handler() http.Handler {
 
 	v1.GET("/events", s.listEvents)
 	v1.GET("/events/:id", s.getEvent)
+	write.POST("/events/:id/redeliver", s.redeliverEvent)
+
+	write.POST("/webhook-endpoints", s.createEndpoint)
+	v1.GET("/webhook-endpoints", s.listEndpoints)
+	v1.GET("/webhook-endpoints/:id", s.getEndpoint)
+	write.PATCH("/webhook-endpoints/:id", s.updateEndpoint)
+	write.DELETE("/webhook-endpoints/:id", s.deleteEndpoint)
+	write.POST("/webhook-endpoints/:id/rotate-secret", s.rotateEndpointSecret)
+	v1.GET("/webhook-endpoints/:id/deliveries", s.listDeliveries)
 	return r
 }

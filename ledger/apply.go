@@ -19,20 +19,28 @@ type Outcome struct {
 	EventID       string
 }
 
+// Applied is what one or more groups applied.
+type Applied struct {
+	Outcomes []Outcome
+	// Deliveries are the webhook deliveries the outcome events created.
+	Deliveries []string
+}
+
 // ApplyLane applies every pending transaction of one partner balance, in
 // groups: each group is one database transaction that locks the partner
 // balance once, checks its transactions in order against running balances,
 // and writes their entries, balances, statuses and events together. It
 // returns once a group finds less than a full group pending.
-func (l *Ledger) ApplyLane(ctx context.Context, laneID int64) ([]Outcome, error) {
-	var all []Outcome
+func (l *Ledger) ApplyLane(ctx context.Context, laneID int64) (Applied, error) {
+	var all Applied
 	for {
-		outcomes, err := l.applyGroup(ctx, laneID, l.groupMax)
+		group, err := l.applyGroup(ctx, laneID, l.groupMax)
 		if err != nil {
 			return all, err
 		}
-		all = append(all, outcomes...)
-		if len(outcomes) < l.groupMax {
+		all.Outcomes = append(all.Outcomes, group.Outcomes...)
+		all.Deliveries = append(all.Deliveries, group.Deliveries...)
+		if len(group.Outcomes) < l.groupMax {
 			return all, nil
 		}
 	}
@@ -79,10 +87,10 @@ type entry struct {
 	balanceAfter  int64
 }
 
-func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) ([]Outcome, error) {
+func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Applied, error) {
 	tx, err := l.pool.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("apply lane %d: begin: %w", laneID, err)
+		return Applied{}, fmt.Errorf("apply lane %d: begin: %w", laneID, err)
 	}
 	defer tx.Rollback(ctx)
 
@@ -96,7 +104,7 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) ([]Out
 	err = tx.QueryRow(ctx, `SELECT workspace_id, currency, balance, now() FROM ledger_accounts
 		WHERE id = $1 AND kind = 'partner' FOR UPDATE`, laneID).Scan(&workspaceID, &cur, &lane.balance, &now)
 	if err != nil {
-		return nil, fmt.Errorf("apply lane %d: lock: %w", laneID, noRows(err, ErrNotFound))
+		return Applied{}, fmt.Errorf("apply lane %d: lock: %w", laneID, noRows(err, ErrNotFound))
 	}
 
 	// 2. The group: the oldest pending transactions of the lane.
@@ -106,7 +114,7 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) ([]Out
 		WHERE t.lane_account_id = $1 AND t.status = 'pending'
 		ORDER BY t.created_at, t.id LIMIT $2`, laneID, limit)
 	if err != nil {
-		return nil, fmt.Errorf("apply lane %d: select pending: %w", laneID, err)
+		return Applied{}, fmt.Errorf("apply lane %d: select pending: %w", laneID, err)
 	}
 	group, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pending, error) {
 		var p pending
@@ -117,16 +125,16 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) ([]Out
 		return p, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("apply lane %d: select pending: %w", laneID, err)
+		return Applied{}, fmt.Errorf("apply lane %d: select pending: %w", laneID, err)
 	}
 	if len(group) == 0 {
-		return nil, tx.Commit(ctx)
+		return Applied{}, tx.Commit(ctx)
 	}
 
 	// 3. Lock everything else the group touches, in id order, after the lane.
 	accounts, campaigns, err := lockGroup(ctx, tx, workspaceID, cur, group)
 	if err != nil {
-		return nil, fmt.Errorf("apply lane %d: %w", laneID, err)
+		return Applied{}, fmt.Errorf("apply lane %d: %w", laneID, err)
 	}
 	accounts[lane.id] = &lane
 
@@ -138,7 +146,7 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) ([]Out
 	)
 	funding, err := edgeAccount(accounts, "funding")
 	if err != nil {
-		return nil, fmt.Errorf("apply lane %d: %w", laneID, err)
+		return Applied{}, fmt.Errorf("apply lane %d: %w", laneID, err)
 	}
 	for i := range group {
 		p := &group[i]
@@ -169,23 +177,24 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) ([]Out
 		p.CompletedAt = &now
 		ev, err := newEvent(p.workspaceID, "transaction."+p.Status, now, p.Transaction)
 		if err != nil {
-			return nil, fmt.Errorf("apply lane %d: %w", laneID, err)
+			return Applied{}, fmt.Errorf("apply lane %d: %w", laneID, err)
 		}
 		events = append(events, ev)
 		outcomes = append(outcomes, Outcome{TransactionID: p.ID, WorkspaceID: p.workspaceID, Status: p.Status, EventID: ev.id})
 	}
 	if err := checkGroup(entries, accounts); err != nil {
-		return nil, fmt.Errorf("apply lane %d: %w", laneID, err)
+		return Applied{}, fmt.Errorf("apply lane %d: %w", laneID, err)
 	}
 
 	// 5. Write the group: one round trip, every table once.
-	if err := writeGroup(ctx, tx, group, entries, accounts, campaigns, events, now); err != nil {
-		return nil, fmt.Errorf("apply lane %d: %w", laneID, err)
+	var deliveries []string
+	if err := writeGroup(ctx, tx, group, entries, accounts, campaigns, events, now, &deliveries); err != nil {
+		return Applied{}, fmt.Errorf("apply lane %d: %w", laneID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("apply lane %d: commit: %w", laneID, err)
+		return Applied{}, fmt.Errorf("apply lane %d: commit: %w", laneID, err)
 	}
-	return outcomes, nil
+	return Applied{Outcomes: outcomes, Deliveries: deliveries}, nil
 }
 
 // decide returns the failure reason of a pending transaction, or "" when it
@@ -325,7 +334,7 @@ func lockGroup(ctx context.Context, tx pgx.Tx, workspaceID string, cur Currency,
 // one round trip: each balance and campaign is updated once with the group's
 // sum, never once per transaction.
 func writeGroup(ctx context.Context, tx pgx.Tx, group []pending, entries []entry, accounts map[int64]*account,
-	campaigns map[string]*campaignState, events []eventRow, now time.Time) error {
+	campaigns map[string]*campaignState, events []eventRow, now time.Time, deliveries *[]string) error {
 	var b pgx.Batch
 
 	n := len(entries)
@@ -373,7 +382,7 @@ func writeGroup(ctx context.Context, tx pgx.Tx, group []pending, entries []entry
 		WHERE t.id = u.id AND t.status = 'pending'`, tID, tStatus, tReason, now).
 		Exec(func(tag pgconn.CommandTag) error { return expectRows("transactions", tag.RowsAffected(), wantTxns) })
 
-	queueEvents(&b, events)
+	queueEvents(&b, events, deliveries)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("write group: %w", err)
 	}
@@ -402,7 +411,11 @@ func newEvent(workspaceID, typ string, at time.Time, object any) (eventRow, erro
 	return eventRow{id: NewID("evt"), workspaceID: workspaceID, typ: typ, data: data, createdAt: at}, nil
 }
 
-func queueEvents(b *pgx.Batch, events []eventRow) {
+// queueEvents writes events and, in the same statement's transaction, one
+// webhook delivery per subscribed enabled endpoint: an outbox, so an event
+// that commits is an event that will be delivered. The new deliveries' ids
+// are appended to *deliveries when the batch runs.
+func queueEvents(b *pgx.Batch, events []eventRow, deliveries *[]string) {
 	n := len(events)
 	ids, ws, types, data, at := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
 	for i, e := range events {
@@ -411,4 +424,13 @@ func queueEvents(b *pgx.Batch, events []eventRow) {
 	b.Queue(`INSERT INTO events (id, workspace_id, type, data, created_at)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])`,
 		ids, ws, types, data, at)
+	b.Queue(`INSERT INTO webhook_deliveries (id, workspace_id, event_id, endpoint_id)
+		SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), e.ws, e.id, ep.id
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS e(id, ws, type)
+		JOIN webhook_endpoints ep ON ep.workspace_id = e.ws AND ep.enabled AND ep.deleted_at IS NULL AND e.type = ANY (ep.events)
+		RETURNING id`, ids, ws, types).Query(func(rows pgx.Rows) error {
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		*deliveries = append(*deliveries, got...)
+		return err
+	})
 }

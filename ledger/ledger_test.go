@@ -328,7 +328,7 @@ func TestConcurrentApplyMovesMoneyOnce(t *testing.T) {
 			if err != nil {
 				t.Error(err)
 			}
-			applied <- len(outcomes)
+			applied <- len(outcomes.Outcomes)
 		})
 	}
 	wg.Wait()

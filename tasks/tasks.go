@@ -66,3 +66,30 @@ func NewLaneApply(laneID int64, taskID string) (*asynq.Task, error) {
 	return asynq.NewTask(TypeLaneApply, payload,
 		asynq.TaskID(taskID), asynq.Queue(QueueLedger), asynq.MaxRetry(applyMaxRetry), asynq.Timeout(applyTimeout)), nil
 }
+
+// TypeWebhookDeliver makes one attempt at one webhook delivery. Retries on
+// the webhook schedule are new tasks, scheduled by the worker; asynq's own
+// retries only cover the worker failing to record the attempt.
+const TypeWebhookDeliver = "webhook:deliver"
+
+// WebhookDeliver is the payload of TypeWebhookDeliver.
+type WebhookDeliver struct {
+	DeliveryID string `json:"deliveryId"`
+}
+
+const deliverMaxRetry = 20
+
+// NewWebhookDeliver builds the task for one attempt, due at processAt (zero
+// for now). taskID keeps the same attempt from being queued twice.
+func NewWebhookDeliver(deliveryID, taskID string, processAt time.Time) (*asynq.Task, error) {
+	payload, err := json.Marshal(WebhookDeliver{DeliveryID: deliveryID})
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", TypeWebhookDeliver, err)
+	}
+	opts := []asynq.Option{asynq.TaskID(taskID), asynq.Queue(QueueWebhooks), asynq.MaxRetry(deliverMaxRetry),
+		asynq.Timeout(time.Minute)}
+	if !processAt.IsZero() {
+		opts = append(opts, asynq.ProcessAt(processAt))
+	}
+	return asynq.NewTask(TypeWebhookDeliver, payload, opts...), nil
+}

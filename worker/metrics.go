@@ -13,6 +13,8 @@ type metrics struct {
 	applied   *prometheus.CounterVec
 	groupTime prometheus.Histogram
 	relayed   prometheus.Counter
+	// deliveries counts webhook attempts by outcome.
+	deliveries *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -28,11 +30,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		relayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "orbt_relay_enqueued_total",
-			Help: "Lanes the relay enqueued because they had stale pending transactions.",
+			Help: "Work the relay enqueued again: lanes with stale pending transactions, overdue webhook deliveries.",
 		}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orbt_webhook_attempts_total",
+			Help: "Webhook delivery attempts, by outcome (succeeded, retrying, failed).",
+		}, []string{"outcome"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.applied, m.groupTime, m.relayed} {
+		for _, c := range []prometheus.Collector{m.applied, m.groupTime, m.relayed, m.deliveries} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("worker metrics: %w", err)
 			}

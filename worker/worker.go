@@ -17,13 +17,17 @@ import (
 
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/tasks"
+	"github.com/orbt/orbt/webhook"
 )
 
 // Options configure a Worker.
 type Options struct {
-	Redis       asynq.RedisConnOpt
-	Ledger      *ledger.Ledger
-	Concurrency int
+	Redis    asynq.RedisConnOpt
+	Ledger   *ledger.Ledger
+	Webhooks *webhook.Store
+	// WebhookRetrySchedule is the wait after each failed delivery attempt.
+	WebhookRetrySchedule []time.Duration
+	Concurrency          int
 	// RelayAfter is how long a transaction may stay pending before the relay
 	// enqueues its lane again.
 	RelayAfter time.Duration
@@ -36,6 +40,7 @@ type Worker struct {
 	opts    Options
 	server  *asynq.Server
 	client  *asynq.Client
+	sender  *webhook.Sender
 	lanes   laneDrains
 	metrics *metrics
 	log     *slog.Logger
@@ -62,6 +67,9 @@ func New(opts Options) (*Worker, error) {
 	}
 	w := &Worker{opts: opts, client: asynq.NewClient(opts.Redis), metrics: m, log: opts.Logger,
 		lanes: laneDrains{m: make(map[int64]*laneDrain)}}
+	if opts.Webhooks != nil {
+		w.sender = webhook.NewSender(opts.Webhooks, opts.WebhookRetrySchedule)
+	}
 	w.server = asynq.NewServer(opts.Redis, asynq.Config{
 		Concurrency: opts.Concurrency,
 		Queues:      map[string]int{tasks.QueueLedger: 6, tasks.QueueWebhooks: 3},
@@ -81,6 +89,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(tasks.TypeTransactionApply, w.handleTransactionApply)
 	mux.HandleFunc(tasks.TypeLaneApply, w.handleLaneApply)
+	mux.HandleFunc(tasks.TypeWebhookDeliver, w.handleWebhookDeliver)
 	if err := w.server.Start(mux); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
@@ -142,8 +151,10 @@ func (w *Worker) drain(ctx context.Context, laneID int64, arrived time.Time) err
 		return nil
 	}
 	start := time.Now()
-	outcomes, err := w.opts.Ledger.ApplyLane(ctx, laneID)
-	w.metrics.observe(outcomes, time.Since(start))
+	applied, err := w.opts.Ledger.ApplyLane(ctx, laneID)
+	w.metrics.observe(applied.Outcomes, time.Since(start))
+	// Groups that committed before an error still have deliveries to send.
+	w.EnqueueDeliveries(ctx, applied.Deliveries)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return fmt.Errorf("lane %d: %w: %w", laneID, err, asynq.SkipRetry)
 	}
@@ -152,6 +163,63 @@ func (w *Worker) drain(ctx context.Context, laneID int64, arrived time.Time) err
 	}
 	d.lastSuccessful = start
 	return nil
+}
+
+// EnqueueDeliveries queues the first attempt of new webhook deliveries. A
+// failure is logged: the deliveries are in Postgres and the relay finds them.
+func (w *Worker) EnqueueDeliveries(ctx context.Context, ids []string) {
+	for _, id := range ids {
+		if err := w.enqueueDelivery(ctx, id, id+":1", time.Time{}); err != nil {
+			w.log.Warn("enqueue deliveries; the relay will pick them up", "err", err)
+			return
+		}
+	}
+}
+
+func (w *Worker) enqueueDelivery(ctx context.Context, id, taskID string, at time.Time) error {
+	task, err := tasks.NewWebhookDeliver(id, taskID, at)
+	if err != nil {
+		return err
+	}
+	_, err = w.client.EnqueueContext(ctx, task)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue delivery %s: %w", id, err)
+	}
+	return nil
+}
+
+func (w *Worker) handleWebhookDeliver(ctx context.Context, t *asynq.Task) error {
+	var p tasks.WebhookDeliver
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("%s: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	if w.sender == nil {
+		return fmt.Errorf("%s: this worker has no webhook store", t.Type())
+	}
+	res, err := w.sender.Deliver(ctx, p.DeliveryID)
+	if err != nil {
+		return err
+	}
+	if res.Attempt > 0 {
+		w.metrics.deliveries.WithLabelValues(deliveryOutcome(res)).Inc()
+	}
+	if res.Retry != nil {
+		taskID := fmt.Sprintf("%s:%d", p.DeliveryID, res.Attempt+1)
+		if err := w.enqueueDelivery(ctx, p.DeliveryID, taskID, *res.Retry); err != nil {
+			w.log.Warn("schedule webhook retry; the relay will pick it up", "err", err)
+		}
+	}
+	return nil
+}
+
+func deliveryOutcome(r webhook.Result) string {
+	switch {
+	case r.Succeeded:
+		return "succeeded"
+	case r.Retry != nil:
+		return "retrying"
+	}
+	return "failed"
 }
 
 // relay re-enqueues the lanes of transactions pending for longer than
@@ -177,8 +245,30 @@ func (w *Worker) relay(ctx context.Context) {
 // relayLanesMax bounds one relay pass.
 const relayLanesMax = 1000
 
-// RelayOnce enqueues every lane with stale pending work once.
+// RelayOnce enqueues every lane with stale pending work, and every webhook
+// delivery whose attempt is overdue, once.
 func (w *Worker) RelayOnce(ctx context.Context) error {
+	if err := w.relayLanes(ctx); err != nil {
+		return err
+	}
+	if w.opts.Webhooks == nil {
+		return nil
+	}
+	due, err := w.opts.Webhooks.Due(ctx, w.opts.RelayAfter, relayLanesMax)
+	if err != nil {
+		return err
+	}
+	bucket := time.Now().UnixNano() / int64(w.opts.RelayAfter)
+	for _, id := range due {
+		if err := w.enqueueDelivery(ctx, id, fmt.Sprintf("relay:%s:%d", id, bucket), time.Time{}); err != nil {
+			return err
+		}
+		w.metrics.relayed.Inc()
+	}
+	return nil
+}
+
+func (w *Worker) relayLanes(ctx context.Context) error {
 	lanes, err := w.opts.Ledger.StaleLanes(ctx, w.opts.RelayAfter, relayLanesMax)
 	if err != nil {
 		return err

@@ -1,0 +1,176 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orbt/orbt/ledger"
+)
+
+// Delivery is one event sent (or to be sent) to one endpoint.
+type Delivery struct {
+	ID            string     `json:"id"`
+	EventID       string     `json:"eventId"`
+	EndpointID    string     `json:"endpointId"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attemptCount"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	CompletedAt   *time.Time `json:"completedAt"`
+	History       []Attempt  `json:"attempts"`
+}
+
+// Attempt is one HTTP request made for a delivery.
+type Attempt struct {
+	Attempt         int       `json:"attempt"`
+	StatusCode      *int      `json:"statusCode"`
+	LatencyMS       int       `json:"latencyMs"`
+	Error           *string   `json:"error"`
+	ResponseExcerpt *string   `json:"responseExcerpt"`
+	CreatedAt       time.Time `json:"createdAt"`
+}
+
+// Delivery statuses.
+const (
+	DeliveryPending   = "pending"
+	DeliverySucceeded = "succeeded"
+	DeliveryFailed    = "failed"
+)
+
+// Deliveries lists an endpoint's deliveries, newest first, with their attempts.
+func (s *Store) Deliveries(ctx context.Context, workspaceID, endpointID, cursor string, limit int) ([]Delivery, error) {
+	if _, err := s.Endpoint(ctx, workspaceID, endpointID); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT d.id, d.event_id, d.endpoint_id, d.status, d.attempts,
+			CASE WHEN d.status = 'pending' THEN d.next_attempt_at END, d.created_at, d.completed_at,
+			COALESCE((SELECT json_agg(json_build_object('attempt', a.attempt, 'statusCode', a.status_code,
+				'latencyMs', a.latency_ms, 'error', a.error, 'responseExcerpt', a.response_excerpt,
+				'createdAt', a.created_at) ORDER BY a.attempt)
+				FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]')
+		FROM webhook_deliveries d
+		WHERE d.endpoint_id = $1 AND d.workspace_id = $2 AND ($3 = '' OR d.id < $3)
+		ORDER BY d.created_at DESC, d.id DESC LIMIT $4`, endpointID, workspaceID, cursor, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
+		var d Delivery
+		err := r.Scan(&d.ID, &d.EventID, &d.EndpointID, &d.Status, &d.Attempts, &d.NextAttemptAt,
+			&d.CreatedAt, &d.CompletedAt, &d.History)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	return list, nil
+}
+
+// Redeliver creates a fresh delivery of an event to each enabled endpoint
+// subscribed to its type (or to the one endpoint named). The event keeps its
+// id, so receivers can deduplicate by webhook-id.
+func (s *Store) Redeliver(ctx context.Context, workspaceID, eventID, endpointID string) ([]string, error) {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE id = $1 AND workspace_id = $2)`,
+		eventID, workspaceID).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("redeliver %s: %w", eventID, err)
+	}
+	if !exists {
+		return nil, fmt.Errorf("redeliver %s: %w", eventID, ledger.ErrNotFound)
+	}
+	rows, err := s.pool.Query(ctx, `
+		INSERT INTO webhook_deliveries (id, workspace_id, event_id, endpoint_id)
+		SELECT $4 || replace(gen_random_uuid()::text, '-', ''), e.workspace_id, e.id, ep.id
+		FROM events e JOIN webhook_endpoints ep ON ep.workspace_id = e.workspace_id
+		WHERE e.id = $1 AND e.workspace_id = $2 AND ep.enabled AND ep.deleted_at IS NULL
+		  AND ($3 = '' OR ep.id = $3) AND ($3 <> '' OR e.type = ANY (ep.events))
+		RETURNING id`, eventID, workspaceID, endpointID, "whd_")
+	if err != nil {
+		return nil, fmt.Errorf("redeliver %s: %w", eventID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("redeliver %s: %w", eventID, err)
+	}
+	return ids, nil
+}
+
+// Due returns deliveries whose next attempt is overdue by more than grace
+// and that nobody holds: what the relay enqueues again.
+func (s *Store) Due(ctx context.Context, grace time.Duration, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM webhook_deliveries
+		WHERE status = 'pending' AND next_attempt_at < now() - $1::interval
+		  AND (locked_until IS NULL OR locked_until < now())
+		ORDER BY next_attempt_at LIMIT $2`, grace, limit)
+	if err != nil {
+		return nil, fmt.Errorf("due deliveries: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("due deliveries: %w", err)
+	}
+	return ids, nil
+}
+
+// claim holds a due delivery for one attempt, so a duplicate task cannot
+// send it twice at once. errNotDue means there is nothing to send now.
+func (s *Store) claim(ctx context.Context, id string, hold time.Duration) (claimed, error) {
+	var c claimed
+	err := s.pool.QueryRow(ctx, `
+		WITH d AS (
+			UPDATE webhook_deliveries SET locked_until = now() + $2::interval
+			WHERE id = $1 AND status = 'pending' AND next_attempt_at <= now()
+			  AND (locked_until IS NULL OR locked_until < now())
+			RETURNING id, attempts, event_id, endpoint_id)
+		SELECT d.attempts, e.id, e.type, e.created_at, e.data, ep.id, ep.url, ep.enabled AND ep.deleted_at IS NULL,
+			ep.secret, CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret END
+		FROM d JOIN events e ON e.id = d.event_id JOIN webhook_endpoints ep ON ep.id = d.endpoint_id`,
+		id, hold).Scan(&c.attempts, &c.event.ID, &c.event.Type, &c.event.CreatedAt, &c.event.Data,
+		&c.endpointID, &c.url, &c.enabled, &c.secret, &c.previousSecret)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return claimed{}, errNotDue
+	}
+	if err != nil {
+		return claimed{}, fmt.Errorf("claim delivery %s: %w", id, err)
+	}
+	return c, nil
+}
+
+var errNotDue = errors.New("delivery not due")
+
+type claimed struct {
+	attempts       int
+	event          ledger.Event
+	endpointID     string
+	url            string
+	enabled        bool
+	secret         string
+	previousSecret *string
+}
+
+// record stores an attempt and the delivery's new state in one transaction.
+func (s *Store) record(ctx context.Context, deliveryID string, a Attempt, status string, next time.Time, disableEndpoint string, reason string) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("record attempt: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	var b pgx.Batch
+	b.Queue(`INSERT INTO webhook_attempts (delivery_id, attempt, status_code, latency_ms, error, response_excerpt)
+		VALUES ($1, $2, $3, $4, $5, $6)`, deliveryID, a.Attempt, a.StatusCode, a.LatencyMS, a.Error, a.ResponseExcerpt)
+	b.Queue(`UPDATE webhook_deliveries SET attempts = $2, status = $3, next_attempt_at = $4, locked_until = NULL,
+			completed_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END
+		WHERE id = $1`, deliveryID, a.Attempt, status, next)
+	if disableEndpoint != "" {
+		b.Queue(`UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2 WHERE id = $1`, disableEndpoint, reason)
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("record attempt: %w", err)
+	}
+	return tx.Commit(ctx)
+}

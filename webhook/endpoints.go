@@ -1,0 +1,201 @@
+// Package webhook owns webhook endpoints and the delivery of events to them:
+// signed, retried on a schedule, every attempt recorded, and no request ever
+// sent to an address the operator has not allowed. The ledger writes each
+// event's deliveries in the transaction that writes the event; everything
+// after that happens here.
+package webhook
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orbt/orbt/ledger"
+)
+
+// Sentinel errors.
+var (
+	ErrNotFound    = errors.New("webhook endpoint not found")
+	ErrInvalidURL  = errors.New("invalid webhook URL")
+	ErrEventFilter = errors.New("unknown event type")
+)
+
+// EventTypes are the events an endpoint may subscribe to.
+var EventTypes = []string{
+	"transaction.completed", "transaction.failed", "batch.completed", "redemption.completed", "redemption.failed",
+}
+
+// rotationOverlap is how long the old secret keeps signing after a rotation,
+// so receivers can switch without dropping a delivery.
+const rotationOverlap = 24 * time.Hour
+
+// Store reads and writes endpoints and deliveries.
+type Store struct {
+	pool         *pgxpool.Pool
+	allowPrivate bool
+}
+
+// NewStore returns a Store; allowPrivate lets endpoints point at private
+// and loopback addresses (development and tests).
+func NewStore(pool *pgxpool.Pool, allowPrivate bool) *Store {
+	return &Store{pool: pool, allowPrivate: allowPrivate}
+}
+
+// Endpoint is a partner's webhook receiver.
+type Endpoint struct {
+	ID             string    `json:"id"`
+	URL            string    `json:"url"`
+	Events         []string  `json:"events"`
+	Enabled        bool      `json:"enabled"`
+	Description    *string   `json:"description"`
+	DisabledReason *string   `json:"disabledReason"`
+	CreatedAt      time.Time `json:"createdAt"`
+	Secret         string    `json:"secret,omitempty"`
+}
+
+// EndpointFields are the settable fields; nil leaves one as it is.
+type EndpointFields struct {
+	URL         *string
+	Events      *[]string
+	Enabled     *bool
+	Description *string
+}
+
+// ValidateURL checks an endpoint URL: absolute http(s), https unless private
+// addresses are allowed, and no literal private address unless allowed
+// (names are checked again at every dial, where it matters).
+func (s *Store) ValidateURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("%w: must be an absolute https URL without credentials", ErrInvalidURL)
+	}
+	if u.Scheme != "https" && !s.allowPrivate {
+		return fmt.Errorf("%w: must use https", ErrInvalidURL)
+	}
+	if addr, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && !s.allowPrivate && !publicAddr(addr) {
+		return fmt.Errorf("%w: private, loopback and link-local addresses are refused", ErrInvalidURL)
+	}
+	if strings.EqualFold(u.Hostname(), "localhost") && !s.allowPrivate {
+		return fmt.Errorf("%w: localhost is refused", ErrInvalidURL)
+	}
+	return nil
+}
+
+// ValidateEvents checks an event filter.
+func ValidateEvents(events []string) error {
+	for _, e := range events {
+		if !slices.Contains(EventTypes, e) {
+			return fmt.Errorf("%w: %q", ErrEventFilter, e)
+		}
+	}
+	return nil
+}
+
+func newSecret() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+const endpointColumns = `id, url, events, enabled, description, disabled_reason, created_at`
+
+func scanEndpoint(row pgx.Row) (Endpoint, error) {
+	var e Endpoint
+	err := row.Scan(&e.ID, &e.URL, &e.Events, &e.Enabled, &e.Description, &e.DisabledReason, &e.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Endpoint{}, ErrNotFound
+	}
+	return e, err
+}
+
+// CreateEndpoint registers an endpoint; its secret is returned this once.
+func (s *Store) CreateEndpoint(ctx context.Context, workspaceID, rawURL string, events []string, description *string) (Endpoint, error) {
+	secret := newSecret()
+	e, err := scanEndpoint(s.pool.QueryRow(ctx, `
+		INSERT INTO webhook_endpoints (id, workspace_id, url, events, description, secret)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+endpointColumns,
+		ledger.NewID("whk"), workspaceID, rawURL, events, description, secret))
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("create endpoint: %w", err)
+	}
+	e.Secret = secret
+	return e, nil
+}
+
+// Endpoint returns one endpoint of the workspace.
+func (s *Store) Endpoint(ctx context.Context, workspaceID, id string) (Endpoint, error) {
+	e, err := scanEndpoint(s.pool.QueryRow(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
+		WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL`, id, workspaceID))
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("endpoint %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// Endpoints lists the workspace's endpoints, newest first.
+func (s *Store) Endpoints(ctx context.Context, workspaceID, cursor string, limit int) ([]Endpoint, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
+		WHERE workspace_id = $1 AND deleted_at IS NULL AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3`,
+		workspaceID, cursor, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list endpoints: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Endpoint, error) { return scanEndpoint(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list endpoints: %w", err)
+	}
+	return list, nil
+}
+
+// UpdateEndpoint changes the given fields. Enabling an endpoint clears the
+// reason it was disabled.
+func (s *Store) UpdateEndpoint(ctx context.Context, workspaceID, id string, f EndpointFields) (Endpoint, error) {
+	e, err := scanEndpoint(s.pool.QueryRow(ctx, `UPDATE webhook_endpoints SET
+			url = COALESCE($3, url), events = COALESCE($4, events), enabled = COALESCE($5, enabled),
+			description = COALESCE($6, description),
+			disabled_reason = CASE WHEN $5 THEN NULL ELSE disabled_reason END
+		WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL RETURNING `+endpointColumns,
+		id, workspaceID, f.URL, f.Events, f.Enabled, f.Description))
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("update endpoint %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// DeleteEndpoint removes an endpoint; its delivery history stays.
+func (s *Store) DeleteEndpoint(ctx context.Context, workspaceID, id string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE webhook_endpoints SET deleted_at = now(), enabled = false
+		WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL`, id, workspaceID)
+	if err != nil {
+		return fmt.Errorf("delete endpoint %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delete endpoint %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// RotateSecret issues a new secret; the old one keeps signing alongside it
+// for rotationOverlap.
+func (s *Store) RotateSecret(ctx context.Context, workspaceID, id string) (Endpoint, error) {
+	secret := newSecret()
+	e, err := scanEndpoint(s.pool.QueryRow(ctx, `UPDATE webhook_endpoints SET
+			previous_secret = secret, previous_secret_expires_at = now() + $3::interval, secret = $4
+		WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL RETURNING `+endpointColumns,
+		id, workspaceID, rotationOverlap, secret))
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("rotate secret %s: %w", id, err)
+	}
+	e.Secret = secret
+	return e, nil
+}

@@ -1,0 +1,414 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/tasks"
+	"github.com/orbt/orbt/testenv"
+	"github.com/orbt/orbt/webhook"
+	"github.com/orbt/orbt/webhooksig"
+	"github.com/orbt/orbt/worker"
+	"github.com/orbt/orbt/workspace"
+)
+
+// redisDB is this package's Redis database index (see the Makefile).
+const redisDB = 2
+
+var db *testenv.Database
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, "worker", &db)) }
+
+// fastSchedule retries in tens of milliseconds so tests see every attempt.
+var fastSchedule = []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}
+
+type harness struct {
+	t      *testing.T
+	ledger *ledger.Ledger
+	hooks  *webhook.Store
+	queue  *asynq.Client
+	w      *worker.Worker
+	ws     string
+	wallet string
+}
+
+var (
+	sharedOnce sync.Once
+	shared     struct {
+		queue *asynq.Client
+		w     *worker.Worker
+	}
+)
+
+// newHarness returns a funded workspace with one wallet, served by one
+// worker shared by the package's tests (they run one after another).
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx := context.Background()
+	sharedOnce.Do(func() {
+		ro := testenv.Redis(t, redisDB)
+		opt := asynq.RedisClientOpt{Addr: ro.Addr, DB: ro.DB}
+		w, err := worker.New(worker.Options{Redis: opt, Ledger: ledger.New(db.Pool), Concurrency: 10,
+			Webhooks: webhook.NewStore(db.Pool, true), WebhookRetrySchedule: fastSchedule, RelayAfter: time.Second,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go w.Run(context.Background())
+		shared.queue, shared.w = asynq.NewClient(opt), w
+	})
+	h := &harness{t: t, ledger: ledger.New(db.Pool), hooks: webhook.NewStore(db.Pool, true), queue: shared.queue, w: shared.w}
+	created, err := workspace.New(db.Pool).CreateWorkspace(ctx, "hooks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ws = created.ID
+	if _, _, err := h.ledger.Fund(ctx, h.ws, "seed", "USD", 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := workspace.New(db.Pool).CreateConsumer(ctx, h.ws, workspace.Consumer{ExternalID: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := h.ledger.CreateWallet(ctx, h.ws, consumer.ID, ledger.WalletStandard, "USD", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.wallet = w.ID
+	return h
+}
+
+// credit submits a credit and enqueues it, as the API does.
+func (h *harness) credit(ref string, amount int64) ledger.Transaction {
+	h.t.Helper()
+	txn, _, err := h.ledger.Submit(context.Background(), ledger.TransactionRequest{WorkspaceID: h.ws, ReferenceID: ref,
+		Type: ledger.TypeCredit, WalletID: h.wallet, Amount: amount, Currency: "USD"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	task, err := tasks.NewTransactionApply(txn.ID, txn.LaneID())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.queue.Enqueue(task); err != nil {
+		h.t.Fatal(err)
+	}
+	return txn
+}
+
+func (h *harness) endpoint(url string, events ...string) webhook.Endpoint {
+	h.t.Helper()
+	if len(events) == 0 {
+		events = []string{"transaction.completed", "transaction.failed"}
+	}
+	e, err := h.hooks.CreateEndpoint(context.Background(), h.ws, url, events, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return e
+}
+
+// deliveries waits until the endpoint has n deliveries, none pending.
+func (h *harness) deliveries(endpointID string, n int) []webhook.Delivery {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list, err := h.hooks.Deliveries(context.Background(), h.ws, endpointID, "", 1000)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		settled := len(list) == n
+		for _, d := range list {
+			settled = settled && d.Status != webhook.DeliveryPending
+		}
+		if settled {
+			return list
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("endpoint %s: %d deliveries %+v, want %d settled", endpointID, len(list), list, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// receiver records every request and answers with status(n) for the n-th.
+type receiver struct {
+	mu       sync.Mutex
+	requests []received
+	status   func(n int) int
+	srv      *httptest.Server
+}
+
+type received struct {
+	header http.Header
+	body   []byte
+}
+
+func newReceiver(t *testing.T, status func(n int) int) *receiver {
+	r := &receiver{status: status}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.requests = append(r.requests, received{header: req.Header.Clone(), body: body})
+		n := len(r.requests)
+		r.mu.Unlock()
+		w.WriteHeader(r.status(n))
+		fmt.Fprint(w, "receiver says hi")
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) got() []received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]received(nil), r.requests...)
+}
+
+func TestDeliveryIsSignedAndRetriedUntilTheReceiverAccepts(t *testing.T) {
+	h := newHarness(t)
+	rcv := newReceiver(t, func(n int) int {
+		if n <= 2 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	ep := h.endpoint(rcv.srv.URL)
+	txn := h.credit("hook-1", 500)
+
+	d := h.deliveries(ep.ID, 1)[0]
+	if d.Status != webhook.DeliverySucceeded || d.Attempts != 3 || len(d.History) != 3 {
+		t.Fatalf("delivery %+v", d)
+	}
+	if *d.History[0].StatusCode != 500 || *d.History[2].StatusCode != 200 || *d.History[2].ResponseExcerpt != "receiver says hi" {
+		t.Errorf("attempt history %+v", d.History)
+	}
+	reqs := rcv.got()
+	if len(reqs) != 3 {
+		t.Fatalf("receiver got %d requests, want 3", len(reqs))
+	}
+	for i, r := range reqs {
+		if r.header.Get("webhook-id") != d.EventID {
+			t.Errorf("attempt %d webhook-id %q, want the event id %s", i+1, r.header.Get("webhook-id"), d.EventID)
+		}
+		if err := webhooksig.Verify(r.body, r.header, ep.Secret); err != nil {
+			t.Errorf("attempt %d does not verify: %v", i+1, err)
+		}
+	}
+	var event struct {
+		ID   string             `json:"id"`
+		Type string             `json:"type"`
+		Data ledger.Transaction `json:"data"`
+	}
+	if err := json.Unmarshal(reqs[2].body, &event); err != nil {
+		t.Fatal(err)
+	}
+	if event.Type != "transaction.completed" || event.Data.ID != txn.ID || event.Data.Status != "completed" || event.Data.Amount != 500 {
+		t.Errorf("event %+v", event)
+	}
+}
+
+func TestReceiverDownForTheWholeScheduleThenRedelivered(t *testing.T) {
+	h := newHarness(t)
+	var up sync.Mutex
+	down := true
+	rcv := newReceiver(t, func(int) int {
+		up.Lock()
+		defer up.Unlock()
+		if down {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusNoContent
+	})
+	ep := h.endpoint(rcv.srv.URL)
+	h.credit("hook-down", 100)
+	d := h.deliveries(ep.ID, 1)[0]
+	if d.Status != webhook.DeliveryFailed || d.Attempts != len(fastSchedule)+1 {
+		t.Fatalf("after the schedule: %+v", d)
+	}
+
+	up.Lock()
+	down = false
+	up.Unlock()
+	ids, err := h.hooks.Redeliver(context.Background(), h.ws, d.EventID, "")
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("redeliver: %v %v", ids, err)
+	}
+	h.w.EnqueueDeliveries(context.Background(), ids)
+	list := h.deliveries(ep.ID, 2)
+	if list[0].Status != webhook.DeliverySucceeded || list[0].EventID != d.EventID {
+		t.Errorf("redelivery %+v", list[0])
+	}
+	reqs := rcv.got()
+	if last := reqs[len(reqs)-1]; last.header.Get("webhook-id") != d.EventID {
+		t.Errorf("redelivery webhook-id %q, want %s", last.header.Get("webhook-id"), d.EventID)
+	}
+}
+
+func TestGoneDisablesTheEndpoint(t *testing.T) {
+	h := newHarness(t)
+	rcv := newReceiver(t, func(int) int { return http.StatusGone })
+	ep := h.endpoint(rcv.srv.URL)
+	h.credit("hook-gone", 100)
+	if d := h.deliveries(ep.ID, 1)[0]; d.Status != webhook.DeliveryFailed || d.Attempts != 1 {
+		t.Fatalf("delivery to a 410 endpoint: %+v", d)
+	}
+	got, err := h.hooks.Endpoint(context.Background(), h.ws, ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Enabled || got.DisabledReason == nil {
+		t.Errorf("endpoint after 410: %+v", got)
+	}
+	// A disabled endpoint gets no new deliveries.
+	h.credit("hook-gone-2", 100)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(rcv.got()); n != 1 {
+		t.Errorf("disabled endpoint got %d requests, want 1", n)
+	}
+}
+
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	h := newHarness(t)
+	target := newReceiver(t, func(int) int { return http.StatusOK })
+	redirector := httptest.NewServer(http.RedirectHandler(target.srv.URL, http.StatusFound))
+	defer redirector.Close()
+	ep := h.endpoint(redirector.URL)
+	h.credit("hook-redirect", 100)
+	d := h.deliveries(ep.ID, 1)[0]
+	if d.Status != webhook.DeliveryFailed || *d.History[0].StatusCode != http.StatusFound ||
+		!strings.Contains(*d.History[0].Error, "redirects are not followed") {
+		t.Errorf("redirected delivery %+v %+v", d, d.History[0])
+	}
+	if n := len(target.got()); n != 0 {
+		t.Errorf("redirect target got %d requests", n)
+	}
+}
+
+// Private addresses are refused at registration and, for names that
+// resolve to them, at dial time.
+func TestPrivateAddressesAreRefused(t *testing.T) {
+	h := newHarness(t)
+	strict := webhook.NewStore(db.Pool, false)
+	for _, u := range []string{"http://example.com/hook", "https://127.0.0.1/hook", "https://10.1.2.3/x",
+		"https://169.254.169.254/latest", "https://[::1]/x", "https://localhost/x", "https://user:pw@example.com/", "ftp://example.com"} {
+		if err := strict.ValidateURL(u); err == nil {
+			t.Errorf("%s accepted", u)
+		}
+	}
+	if err := strict.ValidateURL("https://hooks.example.com/orbt"); err != nil {
+		t.Errorf("public https URL refused: %v", err)
+	}
+
+	rcv := newReceiver(t, func(int) int { return http.StatusOK })
+	// A name passes registration; the dialer sees the loopback address it
+	// resolves to and refuses it. The endpoint subscribes to nothing the
+	// shared (permissive) worker would send; the strict sender below makes
+	// the one attempt.
+	url := strings.Replace(rcv.srv.URL, "127.0.0.1", "localhost", 1)
+	ep, err := strict.CreateEndpoint(context.Background(), h.ws, url, []string{"batch.completed"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txn := h.credit("hook-private", 100)
+	var eventID string
+	deadline := time.Now().Add(10 * time.Second)
+	for eventID == "" {
+		events, err := h.ledger.Events(context.Background(), h.ws, "transaction.completed", "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			if strings.Contains(string(e.Data), txn.ID) {
+				eventID = e.ID
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no event")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ids, err := strict.Redeliver(context.Background(), h.ws, eventID, ep.ID)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("redeliver: %v %v", ids, err)
+	}
+	res, err := webhook.NewSender(strict, nil).Deliver(context.Background(), ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Succeeded || res.Attempt != 1 {
+		t.Errorf("delivery to a loopback address with private addresses refused: %+v", res)
+	}
+	list, _ := strict.Deliveries(context.Background(), h.ws, ep.ID, "", 10)
+	if len(list) != 1 || len(list[0].History) != 1 || list[0].History[0].Error == nil ||
+		!strings.Contains(*list[0].History[0].Error, "refusing") {
+		t.Errorf("attempt not refused at dial: %+v", list)
+	}
+	if n := len(rcv.got()); n != 0 {
+		t.Errorf("loopback receiver got %d requests", n)
+	}
+}
+
+func TestRotatedSecretSignsAlongsideTheOld(t *testing.T) {
+	h := newHarness(t)
+	rcv := newReceiver(t, func(int) int { return http.StatusOK })
+	ep := h.endpoint(rcv.srv.URL)
+	rotated, err := h.hooks.RotateSecret(context.Background(), h.ws, ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.credit("hook-rotate", 100)
+	h.deliveries(ep.ID, 1)
+	r := rcv.got()[0]
+	if n := len(strings.Fields(r.header.Get("webhook-signature"))); n != 2 {
+		t.Errorf("%d signatures during rotation, want 2", n)
+	}
+	for _, secret := range []string{ep.Secret, rotated.Secret} {
+		if err := webhooksig.Verify(r.body, r.header, secret); err != nil {
+			t.Errorf("secret %s: %v", secret[:10], err)
+		}
+	}
+}
+
+// Five hundred events to one endpoint: each delivered exactly once, each
+// with one attempt record.
+func TestManyEventsDeliveredExactlyOnce(t *testing.T) {
+	h := newHarness(t)
+	rcv := newReceiver(t, func(int) int { return http.StatusOK })
+	ep := h.endpoint(rcv.srv.URL, "transaction.completed")
+	const events = 500
+	for i := range events {
+		h.credit(fmt.Sprintf("bulk-hook-%d", i), 1)
+	}
+	list := h.deliveries(ep.ID, events)
+	seen := map[string]int{}
+	for _, r := range rcv.got() {
+		seen[r.header.Get("webhook-id")]++
+	}
+	if len(seen) != events {
+		t.Errorf("receiver saw %d distinct events, want %d", len(seen), events)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("event %s delivered %d times", id, n)
+		}
+	}
+	for _, d := range list {
+		if d.Status != webhook.DeliverySucceeded || len(d.History) != 1 {
+			t.Errorf("delivery %s: %s with %d attempts", d.ID, d.Status, len(d.History))
+		}
+	}
+}
