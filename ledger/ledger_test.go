@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 
 var db *testenv.Database
 
-func TestMain(m *testing.M) { testenv.Main(m, "ledger", &db) }
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, "ledger", &db)) }
 
 // fixture is one workspace with a funded partner balance and wallets.
 type fixture struct {
