@@ -174,7 +174,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 		defer redisClient.Close()
 		srv, err := api.New(api.Options{
 			Ledger: l, Workspaces: workspace.New(pool), Webhooks: hooks, Queue: asynq.NewClientFromRedisClient(redisClient), Redis: redisClient,
-			AdminToken: cfg.AdminToken, Logger: log.With("component", "api"), Registerer: reg, Gatherer: reg,
+			AdminToken: cfg.AdminToken, BatchItemsMax: cfg.BatchItemsMax, Logger: log.With("component", "api"), Registerer: reg, Gatherer: reg,
 			Ops: asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: redisOpt}),
 		})
 		if err != nil {

@@ -35,8 +35,10 @@ type Options struct {
 	// Redis is pinged by /readyz.
 	Redis      redis.UniversalClient
 	AdminToken string
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	// BatchItemsMax is the most items one bulk payout may hold.
+	BatchItemsMax int
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
 	// Gatherer serves /metrics; nil leaves it out.
 	Gatherer prometheus.Gatherer
 	// Ops is mounted under /ops/ behind the admin token (the queue dashboard).

@@ -37,7 +37,12 @@ const (
 // decodeJSON reads a JSON object strictly: unknown fields, wrong types,
 // trailing data and oversized bodies are 4xx problems naming the field.
 func decodeJSON(c *gin.Context, v any) *problem {
-	body := http.MaxBytesReader(c.Writer, c.Request.Body, bodyBytesMax)
+	return decodeJSONLimit(c, v, bodyBytesMax)
+}
+
+// decodeJSONLimit is decodeJSON for a body of up to limit bytes.
+func decodeJSONLimit(c *gin.Context, v any, limit int64) *problem {
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)

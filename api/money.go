@@ -188,18 +188,24 @@ func (s *Server) getTransaction(c *gin.Context) {
 }
 
 func (s *Server) listTransactions(c *gin.Context) {
+	s.listTransactionsWhere(c, ledger.TransactionFilter{})
+}
+
+// listTransactionsWhere lists transactions matching the query's filters
+// within the given ones (a batch's items, say).
+func (s *Server) listTransactionsWhere(c *gin.Context, f ledger.TransactionFilter) {
 	pg, p := readPage(c)
 	if p != nil {
 		abort(c, p)
 		return
 	}
 	var v validator
-	f := ledger.TransactionFilter{
-		WalletID:    queryToken(c, &v, "walletId"),
-		ReferenceID: queryToken(c, &v, "referenceId"),
-		BatchID:     queryToken(c, &v, "batchId"),
-		Status:      c.Query("status"),
+	f.WalletID = queryToken(c, &v, "walletId")
+	f.ReferenceID = queryToken(c, &v, "referenceId")
+	if f.BatchID == "" {
+		f.BatchID = queryToken(c, &v, "batchId")
 	}
+	f.Status = c.Query("status")
 	if f.Status != "" {
 		v.oneOf("status", f.Status, ledger.StatusPending, ledger.StatusCompleted, ledger.StatusFailed)
 	}

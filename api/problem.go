@@ -31,6 +31,10 @@ type problem struct {
 type fieldError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
+	// Item is the index of the batch item the error is about, and Line its
+	// line in a CSV body.
+	Item *int `json:"item,omitempty"`
+	Line int  `json:"line,omitempty"`
 }
 
 // problemTypeBase prefixes each problem's code to make its type URI.
@@ -90,8 +94,22 @@ func fail(c *gin.Context, log *slog.Logger, err error) {
 		}
 		return nil
 	}
-	var conflict *ledger.ConflictError
+	var (
+		conflict *ledger.ConflictError
+		items    *ledger.BatchItemsError
+	)
 	switch {
+	case errors.As(err, &items):
+		errs := make([]fieldError, len(items.Items))
+		for i, e := range items.Items {
+			errs[i] = itemError(e.Item, e.Field, e.Message, nil)
+		}
+		if items.Conflict {
+			p = itemsProblem(http.StatusUnprocessableEntity, "idempotency_conflict",
+				"Some items reuse a referenceId with a different payload; nothing was stored.", errs)
+		} else {
+			p = itemsProblem(http.StatusBadRequest, "validation_error", "Some items name what does not exist; nothing was stored.", errs)
+		}
 	case errors.As(err, &conflict):
 		errs := make([]fieldError, 0, len(conflict.Fields))
 		for _, f := range conflict.Fields {

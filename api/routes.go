@@ -60,6 +60,11 @@ func (s *Server) Handler() http.Handler {
 	v1.GET("/transactions", s.listTransactions)
 	v1.GET("/transactions/:id", s.getTransaction)
 
+	write.POST("/batches", s.createBatch)
+	v1.GET("/batches", s.listBatches)
+	v1.GET("/batches/:id", s.getBatch)
+	v1.GET("/batches/:id/transactions", s.listBatchTransactions)
+
 	v1.GET("/events", s.listEvents)
 	v1.GET("/events/:id", s.getEvent)
 	write.POST("/events/:id/redeliver", s.redeliverEvent)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -95,6 +96,10 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Appli
 	defer tx.Rollback(ctx)
 
 	// 1. The lane lock: one partner balance, locked once for the group.
+	// Every lock here is FOR NO KEY UPDATE, not FOR UPDATE: inserting a
+	// transaction takes a KEY SHARE lock on its lane and wallet through the
+	// foreign keys, and FOR UPDATE would make every accept wait for the
+	// group being applied on its lane.
 	var (
 		lane        = account{id: laneID, kind: "partner"}
 		workspaceID string
@@ -102,7 +107,7 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Appli
 		now         time.Time
 	)
 	err = tx.QueryRow(ctx, `SELECT workspace_id, currency, balance, now() FROM ledger_accounts
-		WHERE id = $1 AND kind = 'partner' FOR UPDATE`, laneID).Scan(&workspaceID, &cur, &lane.balance, &now)
+		WHERE id = $1 AND kind = 'partner' FOR NO KEY UPDATE`, laneID).Scan(&workspaceID, &cur, &lane.balance, &now)
 	if err != nil {
 		return Applied{}, fmt.Errorf("apply lane %d: lock: %w", laneID, noRows(err, ErrNotFound))
 	}
@@ -137,6 +142,10 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Appli
 		return Applied{}, fmt.Errorf("apply lane %d: %w", laneID, err)
 	}
 	accounts[lane.id] = &lane
+	batches, err := lockBatches(ctx, tx, groupBatchIDs(group))
+	if err != nil {
+		return Applied{}, fmt.Errorf("apply lane %d: %w", laneID, err)
+	}
 
 	// 4. Decide each transaction in order against the running balances.
 	var (
@@ -175,6 +184,9 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Appli
 			p.FailureReason = &reason
 		}
 		p.CompletedAt = &now
+		if b := batches[deref(p.BatchID)]; b != nil {
+			b.settle(p.Status, now)
+		}
 		ev, err := newEvent(p.workspaceID, "transaction."+p.Status, now, p.Transaction)
 		if err != nil {
 			return Applied{}, fmt.Errorf("apply lane %d: %w", laneID, err)
@@ -188,7 +200,7 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Appli
 
 	// 5. Write the group: one round trip, every table once.
 	var deliveries []string
-	if err := writeGroup(ctx, tx, group, entries, accounts, campaigns, events, now, &deliveries); err != nil {
+	if err := writeGroup(ctx, tx, group, entries, accounts, campaigns, batches, events, now, &deliveries); err != nil {
 		return Applied{}, fmt.Errorf("apply lane %d: %w", laneID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -266,6 +278,18 @@ func checkGroup(entries []entry, accounts map[int64]*account) error {
 	return nil
 }
 
+// groupBatchIDs lists, sorted and once each, the batches of a group's transactions.
+func groupBatchIDs(group []pending) []string {
+	var ids []string
+	for _, p := range group {
+		if p.BatchID != nil {
+			ids = append(ids, *p.BatchID)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
 func edgeAccount(accounts map[int64]*account, kind string) (*account, error) {
 	for _, a := range accounts {
 		if a.kind == kind {
@@ -294,7 +318,7 @@ func lockGroup(ctx context.Context, tx pgx.Tx, workspaceID string, cur Currency,
 	accounts := make(map[int64]*account)
 	rows, err := tx.Query(ctx, `SELECT id, kind, balance FROM ledger_accounts
 		WHERE id = ANY($1) OR (workspace_id = $2 AND currency = $3 AND kind IN ('funding', 'settlement'))
-		ORDER BY id FOR UPDATE`, accountIDs, workspaceID, cur)
+		ORDER BY id FOR NO KEY UPDATE`, accountIDs, workspaceID, cur)
 	if err != nil {
 		return nil, nil, fmt.Errorf("lock accounts: %w", err)
 	}
@@ -312,7 +336,7 @@ func lockGroup(ctx context.Context, tx pgx.Tx, workspaceID string, cur Currency,
 	campaigns := make(map[string]*campaignState)
 	if len(campaignIDs) > 0 {
 		rows, err := tx.Query(ctx, `SELECT id, status, budget, credited, debited, starts_at, ends_at
-			FROM campaigns WHERE id = ANY($1) ORDER BY id FOR UPDATE`, campaignIDs)
+			FROM campaigns WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, campaignIDs)
 		if err != nil {
 			return nil, nil, fmt.Errorf("lock campaigns: %w", err)
 		}
@@ -334,7 +358,7 @@ func lockGroup(ctx context.Context, tx pgx.Tx, workspaceID string, cur Currency,
 // one round trip: each balance and campaign is updated once with the group's
 // sum, never once per transaction.
 func writeGroup(ctx context.Context, tx pgx.Tx, group []pending, entries []entry, accounts map[int64]*account,
-	campaigns map[string]*campaignState, events []eventRow, now time.Time, deliveries *[]string) error {
+	campaigns map[string]*campaignState, batches map[string]*batchState, events []eventRow, now time.Time, deliveries *[]string) error {
 	var b pgx.Batch
 
 	n := len(entries)
@@ -382,6 +406,10 @@ func writeGroup(ctx context.Context, tx pgx.Tx, group []pending, entries []entry
 		WHERE t.id = u.id AND t.status = 'pending'`, tID, tStatus, tReason, now).
 		Exec(func(tag pgconn.CommandTag) error { return expectRows("transactions", tag.RowsAffected(), wantTxns) })
 
+	events, err := queueBatchUpdates(&b, slices.Collect(maps.Values(batches)), events)
+	if err != nil {
+		return fmt.Errorf("write group: %w", err)
+	}
 	queueEvents(&b, events, deliveries)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("write group: %w", err)

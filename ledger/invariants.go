@@ -32,6 +32,18 @@ var invariantQueries = []struct{ rule, sql string }{
 			JOIN ledger_entries e ON e.account_id = w.account_id WHERE w.campaign_id IS NOT NULL
 			GROUP BY w.campaign_id) s ON s.campaign_id = c.id
 		WHERE (c.credited - c.debited) <> COALESCE(s.net, 0) LIMIT 10`},
+	{"a batch's counters equal its items' states", `
+		SELECT b.id, abs(b.pending - COALESCE(s.p, 0)) + abs(b.completed - COALESCE(s.c, 0)) + abs(b.failed - COALESCE(s.f, 0))
+		FROM batches b LEFT JOIN (SELECT batch_id,
+				count(*) FILTER (WHERE status = 'pending') AS p,
+				count(*) FILTER (WHERE status = 'completed') AS c,
+				count(*) FILTER (WHERE status = 'failed') AS f
+			FROM transactions WHERE batch_id IS NOT NULL GROUP BY batch_id) s ON s.batch_id = b.id
+		WHERE b.pending <> COALESCE(s.p, 0) OR b.completed <> COALESCE(s.c, 0) OR b.failed <> COALESCE(s.f, 0) LIMIT 10`},
+	{"a completed batch reports batch.completed exactly once", `
+		SELECT b.id, count(e.id) FROM batches b
+		LEFT JOIN events e ON e.workspace_id = b.workspace_id AND e.type = 'batch.completed' AND e.data->>'id' = b.id
+		WHERE b.status = 'completed' GROUP BY b.id HAVING count(e.id) <> 1 LIMIT 10`},
 }
 
 // CheckInvariants scans the whole ledger and returns an error naming every

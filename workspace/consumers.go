@@ -97,3 +97,37 @@ func (s *Store) UpdateConsumer(ctx context.Context, workspaceID, id string, u Co
 	}
 	return c, nil
 }
+
+// EnsureConsumers returns the id of each externalId's consumer, creating the
+// missing ones (with no email, name or metadata) in tx: one statement for
+// any number of them. Bulk payouts call it inside their own transaction so
+// a refused batch leaves no consumer behind.
+func EnsureConsumers(ctx context.Context, tx pgx.Tx, workspaceID string, externalIDs []string) (map[string]string, error) {
+	ids := make([]string, len(externalIDs))
+	for i := range ids {
+		ids[i] = ledger.NewID("csm")
+	}
+	var b pgx.Batch
+	b.Queue(`INSERT INTO consumers (id, workspace_id, external_id)
+		SELECT id, $1, external_id FROM unnest($2::text[], $3::text[]) AS u(id, external_id)
+		ON CONFLICT (workspace_id, external_id) DO NOTHING`, workspaceID, ids, externalIDs)
+	found := make(map[string]string, len(externalIDs))
+	b.Queue(`SELECT external_id, id FROM consumers WHERE workspace_id = $1 AND external_id = ANY ($2)`,
+		workspaceID, externalIDs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var ext, id string
+			if err := rows.Scan(&ext, &id); err != nil {
+				return err
+			}
+			found[ext] = id
+		}
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, fmt.Errorf("ensure consumers: %w", err)
+	}
+	if len(found) != len(externalIDs) {
+		return nil, fmt.Errorf("ensure consumers: found %d of %d", len(found), len(externalIDs))
+	}
+	return found, nil
+}
