@@ -59,6 +59,12 @@ func newServer(t *testing.T, queue *asynq.Client) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serve(t, srv)
+}
+
+// serve runs the API on a loopback port until the test ends.
+func serve(t *testing.T, srv *api.Server) string {
+	t.Helper()
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return ts.URL

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -186,11 +187,13 @@ func readCSVItems(c *gin.Context, itemsMax int) ([]batchItemRequest, []int, *pro
 	if err != nil {
 		return nil, nil, csvProblem(err, "The CSV body needs a header row naming its columns.")
 	}
+	header = slices.Clone(header) // ReuseRecord: later reads overwrite it
 	setters := make([]func(*batchItemRequest, string) error, len(header))
 	seen := map[string]bool{}
 	var v validator
 	for i, name := range header {
 		name = strings.TrimPrefix(name, "\ufeff") // a spreadsheet's byte order mark
+		header[i] = name
 		setters[i] = csvColumns[name]
 		switch {
 		case setters[i] == nil:

@@ -1,0 +1,253 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orbt/orbt/api"
+	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/workspace"
+)
+
+// postCSV sends a CSV batch with its Idempotency-Key.
+func (p *partner) postCSV(key, body string) response {
+	p.t.Helper()
+	req, err := http.NewRequest("POST", p.base+"/v1/batches", strings.NewReader(body))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+p.key)
+	req.Header.Set("Content-Type", "text/csv; charset=utf-8")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	r := response{status: res.StatusCode, header: res.Header, raw: string(data)}
+	json.Unmarshal(data, &r.body)
+	return r
+}
+
+// awaitBatch polls a batch until it completes.
+func (p *partner) awaitBatch(id string) response {
+	p.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := expect(p.t, p.call("GET", "/v1/batches/"+id, nil), 200)
+		if r.str("status") == "completed" {
+			return r
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("batch %s still processing: %s", id, r.raw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func counts(r response) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range r.body["counts"].(map[string]any) {
+		out[k] = int64(v.(float64))
+	}
+	return out
+}
+
+// A partner pays a whole campaign in one request: new consumers get wallets,
+// every item is applied by the worker, a failing item fails alone, and the
+// batch completes and says so with a batch.completed event.
+func TestBulkPayoutEndToEnd(t *testing.T) {
+	s := getStack(t)
+	p := newPartner(t, s.url, 1_000_000)
+	existing := p.wallet()
+	var items []map[string]any
+	for i := range 1000 {
+		it := map[string]any{"referenceId": fmt.Sprintf("pay-%d", i), "type": "credit", "amount": 100, "currency": "USD"}
+		if i%2 == 0 {
+			it["consumerExternalId"] = fmt.Sprintf("member-%d", i)
+		} else {
+			it["walletId"] = existing
+		}
+		items = append(items, it)
+	}
+	items = append(items, map[string]any{"referenceId": "claw-back", "type": "debit", "walletId": p.wallet(), "amount": 1, "currency": "USD"})
+	body := map[string]any{"referenceId": "spring-payout", "items": items}
+
+	accepted := expect(t, p.call("POST", "/v1/batches", body), 202)
+	if accepted.str("status") != "processing" || !strings.HasPrefix(accepted.str("id"), "bat_") || counts(accepted)["total"] != 1001 {
+		t.Fatalf("accepted: %s", accepted.raw)
+	}
+	id := accepted.str("id")
+	done := p.awaitBatch(id)
+	if c := counts(done); c["completed"] != 1000 || c["failed"] != 1 || c["pending"] != 0 || done.str("completedAt") == "" {
+		t.Fatalf("completed batch: %s", done.raw)
+	}
+	failed := expect(t, p.call("GET", "/v1/batches/"+id+"/transactions?status=failed", nil), 200)
+	data := failed.body["data"].([]any)
+	if len(data) != 1 || data[0].(map[string]any)["failureReason"] != "insufficient_funds" || data[0].(map[string]any)["batchId"] != id {
+		t.Errorf("failed items: %s", failed.raw)
+	}
+	if b := p.balance(existing); b != 500*100 {
+		t.Errorf("existing wallet %d, want %d", b, 500*100)
+	}
+	if b := p.partnerBalance(); b != 1_000_000-1000*100 {
+		t.Errorf("partner balance %d", b)
+	}
+	member := expect(t, p.call("GET", "/v1/consumers?externalId=member-998", nil), 200)
+	if len(member.body["data"].([]any)) != 1 {
+		t.Errorf("consumer member-998 not created: %s", member.raw)
+	}
+	events := expect(t, p.call("GET", "/v1/events?type=batch.completed", nil), 200)
+	ev := events.body["data"].([]any)
+	if len(ev) != 1 || ev[0].(map[string]any)["data"].(map[string]any)["id"] != id {
+		t.Errorf("batch.completed events: %s", events.raw)
+	}
+
+	replay := expect(t, p.call("POST", "/v1/batches", body), 202)
+	if replay.str("id") != id || replay.header.Get("Idempotent-Replayed") != "true" || replay.str("status") != "completed" {
+		t.Errorf("replay: %s", replay.raw)
+	}
+	items[3]["amount"] = 101
+	conflict := expect(t, p.call("POST", "/v1/batches", body), 422)
+	if conflict.str("code") != "idempotency_conflict" {
+		t.Errorf("changed batch under the same referenceId: %s", conflict.raw)
+	}
+	assertInvariants(t)
+}
+
+func TestBulkPayoutFromCSV(t *testing.T) {
+	s := getStack(t)
+	p := newPartner(t, s.url, 10_000)
+	cmp := expect(t, p.call("POST", "/v1/campaigns", map[string]any{"name": "Launch", "currency": "USD", "budget": 500}), 201)
+	csv := "amount,currency,type,consumerExternalId,referenceId,campaignId\n" +
+		"300,USD,credit,csv-a,r1," + cmp.str("id") + "\n" +
+		"300,USD,credit,csv-b,r2," + cmp.str("id") + "\n" + // over the campaign budget
+		"250,USD,credit,csv-a,r3,\n"
+	accepted := p.postCSV("csv-batch-1", csv)
+	expect(t, accepted, 202)
+	done := p.awaitBatch(accepted.str("id"))
+	if c := counts(done); c["completed"] != 2 || c["failed"] != 1 {
+		t.Fatalf("csv batch: %s", done.raw)
+	}
+	failed := expect(t, p.call("GET", "/v1/batches/"+accepted.str("id")+"/transactions?status=failed", nil), 200)
+	if f := failed.body["data"].([]any); len(f) != 1 || f[0].(map[string]any)["failureReason"] != "campaign_budget_exceeded" {
+		t.Errorf("failed: %s", failed.raw)
+	}
+	if r := p.postCSV("csv-batch-1", csv); r.status != 202 || r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("csv replay: %d %s", r.status, r.raw)
+	}
+	assertInvariants(t)
+}
+
+// fieldsOf lists the field of each error of a problem response.
+func fieldsOf(r response) []string {
+	var out []string
+	errs, _ := r.body["errors"].([]any)
+	for _, e := range errs {
+		out = append(out, fmt.Sprint(e.(map[string]any)["field"]))
+	}
+	return out
+}
+
+// A malformed item refuses the whole batch with errors naming item and
+// field (and the CSV line), and nothing is stored or moved.
+func TestMalformedBatchesAreRefusedWhole(t *testing.T) {
+	srv, err := api.New(api.Options{Ledger: ledger.New(db.Pool), Workspaces: workspace.New(db.Pool),
+		AdminToken: adminToken, BatchItemsMax: 5, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, srv)
+	p := newPartner(t, base, 10_000)
+	w := p.wallet()
+	item := func(ref string, extra ...any) map[string]any {
+		m := map[string]any{"referenceId": ref, "type": "credit", "walletId": w, "amount": 10, "currency": "USD"}
+		for i := 0; i+1 < len(extra); i += 2 {
+			if extra[i+1] == nil {
+				delete(m, extra[i].(string))
+			} else {
+				m[extra[i].(string)] = extra[i+1]
+			}
+		}
+		return m
+	}
+	cases := []struct {
+		name   string
+		body   any
+		status int
+		fields []string
+	}{
+		{"no items", map[string]any{"referenceId": "b"}, 400, []string{"items"}},
+		{"too many items", map[string]any{"referenceId": "b", "items": []any{item("1"), item("2"), item("3"), item("4"), item("5"), item("6")}}, 400, []string{"items"}},
+		{"no batch referenceId", map[string]any{"items": []any{item("1")}}, 400, []string{"referenceId"}},
+		{"bad amounts", map[string]any{"referenceId": "b", "items": []any{item("1"), item("2", "amount", 0), item("3", "amount", -5)}}, 400,
+			[]string{"items[1].amount", "items[2].amount"}},
+		{"both wallet and consumer", map[string]any{"referenceId": "b", "items": []any{item("1", "consumerExternalId", "x")}}, 400, []string{"items[0].walletId"}},
+		{"neither wallet nor consumer", map[string]any{"referenceId": "b", "items": []any{item("1", "walletId", nil)}}, 400, []string{"items[0].walletId"}},
+		{"unknown currency", map[string]any{"referenceId": "b", "items": []any{item("1", "currency", "XYZ")}}, 400, []string{"items[0].currency"}},
+		{"unknown field", map[string]any{"referenceId": "b", "items": []any{item("1", "balance", 5)}}, 400, []string{"balance"}},
+		{"fractional amount", map[string]any{"referenceId": "b", "items": []any{item("1", "amount", 1.5)}}, 400, []string{"items.amount"}},
+		{"duplicate item referenceIds", map[string]any{"referenceId": "b", "items": []any{item("1"), item("1")}}, 400, []string{"items[1].referenceId"}},
+		{"unknown wallet", map[string]any{"referenceId": "b", "items": []any{item("1"), item("2", "walletId", "wal_nope")}}, 400, []string{"items[1].walletId"}},
+		{"unknown campaign", map[string]any{"referenceId": "b", "items": []any{item("1", "walletId", nil, "consumerExternalId", "x", "campaignId", "cmp_nope")}}, 400, []string{"items[0].campaignId"}},
+		{"not json", "{items:", 400, nil},
+		{"oversized", `{"referenceId":"b","items":[` + strings.Repeat(`{"referenceId":"x"},`, 500_000) + `]}`, 413, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := p.call("POST", "/v1/batches", tc.body)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %.300s", r.status, tc.status, r.raw)
+			}
+			if got := fieldsOf(r); tc.fields != nil && fmt.Sprint(got) != fmt.Sprint(tc.fields) {
+				t.Errorf("fields %v, want %v: %s", got, tc.fields, r.raw)
+			}
+		})
+	}
+
+	csvCases := []struct {
+		name, key, body string
+		status          int
+		fields          []string
+		line            float64
+	}{
+		{"no key", "", "referenceId,walletId,type,amount,currency\nr1," + w + ",credit,10,USD\n", 400, []string{"Idempotency-Key"}, 0},
+		{"unknown column", "k", "referenceId,wallet,type,amount,currency\nr1," + w + ",credit,10,USD\n", 400, []string{"header"}, 0},
+		{"bad amount on line 3", "k", "referenceId,walletId,type,amount,currency\nr1," + w + ",credit,10,USD\nr2," + w + ",credit,ten,USD\n", 400, []string{"items[1].amount"}, 3},
+		{"ragged row", "k", "referenceId,walletId,type,amount,currency\nr1," + w + ",credit\n", 400, nil, 0},
+		{"empty", "k", "", 400, nil, 0},
+	}
+	for _, tc := range csvCases {
+		t.Run("csv "+tc.name, func(t *testing.T) {
+			r := p.postCSV(tc.key, tc.body)
+			if r.status != tc.status || r.header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.raw)
+			}
+			if got := fieldsOf(r); tc.fields != nil && fmt.Sprint(got) != fmt.Sprint(tc.fields) {
+				t.Errorf("fields %v, want %v: %s", got, tc.fields, r.raw)
+			}
+			if tc.line > 0 && r.body["errors"].([]any)[0].(map[string]any)["line"] != tc.line {
+				t.Errorf("line not reported: %s", r.raw)
+			}
+		})
+	}
+
+	var stored int
+	db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM transactions t JOIN wallets w ON w.id = t.wallet_id
+		WHERE w.id = $1`, w).Scan(&stored)
+	if stored != 0 {
+		t.Errorf("refused batches stored %d transactions", stored)
+	}
+	if b := p.partnerBalance(); b != 10_000 {
+		t.Errorf("partner balance %d after refused batches", b)
+	}
+}
