@@ -81,7 +81,7 @@ func TestBatchCreatesConsumersAppliesItemsAndCompletes(t *testing.T) {
 		{ReferenceID: "i2", Type: TypeCredit, ConsumerExternalID: "ada", Amount: 50, Currency: "USD"},
 		{ReferenceID: "i3", Type: TypeCredit, ConsumerExternalID: "ada", CampaignID: campaign.ID, Amount: 250, Currency: "USD"},
 		{ReferenceID: "i4", Type: TypeCredit, ConsumerExternalID: "bob", CampaignID: campaign.ID, Amount: 100, Currency: "USD"}, // over budget
-		{ReferenceID: "i5", Type: TypeDebit, ConsumerExternalID: "cyd", Amount: 1, Currency: "USD"},                            // empty wallet
+		{ReferenceID: "i5", Type: TypeDebit, ConsumerExternalID: "cyd", Amount: 1, Currency: "USD"},                             // empty wallet
 	}}
 	sub, err := f.l.SubmitBatch(ctx, req, ensureConsumers)
 	if err != nil {
