@@ -1,0 +1,723 @@
+// Package loadtest drives a running Orbt through its public HTTP API, the
+// way partners do, and measures it: how fast credits are accepted (202s),
+// how fast they are applied end to end, and how long bulk payouts take. It
+// then checks the ledger: every balance equals what the completed
+// transactions say, and nothing was applied twice.
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Scenarios.
+const (
+	ScenarioSingle = "single" // single credits: accept rate and latency, then duplicate replays
+	ScenarioHot    = "hot"    // single credits from one partner balance into many wallets
+	ScenarioSpread = "spread" // the same spread over many partners
+	ScenarioBulk   = "bulk"   // bulk payouts of BatchSize items
+)
+
+// Options describe one run.
+type Options struct {
+	API        string
+	Key        string // a write key of a funded workspace; empty: create workspaces with AdminToken
+	AdminToken string
+	Scenario   string
+	Count      int // transactions (or batch items) to submit
+	// Concurrency is how many requests are in flight at once.
+	Concurrency int
+	// Rate paces submissions at this many per second (open loop); 0 sends
+	// as fast as Concurrency allows.
+	Rate      int
+	Wallets   int // wallets per partner
+	Partners  int // partners for the spread scenario
+	BatchSize int // items per batch for the bulk scenario
+	// Timeout bounds the wait for every transaction to become final.
+	Timeout time.Duration
+	// CheckLedger, when set, runs the ledger's own invariant scan in the
+	// database after the run (the load test and the stack share a machine).
+	CheckLedger func(context.Context) error
+	Log         io.Writer
+}
+
+// Report is what a run measured.
+type Report struct {
+	Scenario    string  `json:"scenario"`
+	Count       int     `json:"count"`
+	Concurrency int     `json:"concurrency"`
+	Rate        int     `json:"rate,omitempty"`
+	Partners    int     `json:"partners"`
+	Wallets     int     `json:"wallets"`
+	AcceptedPS  float64 `json:"acceptedPerSecond"`
+	AppliedPS   float64 `json:"appliedPerSecond"`
+	// FinalAfterLastAccept is how long after the last 202 the last
+	// transaction became final.
+	FinalAfterLastAccept time.Duration `json:"finalAfterLastAcceptNs"`
+	AcceptLatency        Percentiles   `json:"acceptLatency"`
+	// AcceptToFinal is each transaction's completedAt − createdAt, as the
+	// server recorded them.
+	AcceptToFinal Percentiles `json:"acceptToFinal"`
+	ReplayedPS    float64     `json:"replayedPerSecond,omitempty"`
+	ReplayLatency Percentiles `json:"replayLatency"`
+	// BatchWall is each batch's time from POST to completed, in the bulk scenario.
+	BatchWall Percentiles   `json:"batchWall"`
+	BulkWall  time.Duration `json:"bulkWallNs,omitempty"`
+	Completed int           `json:"completed"`
+	Failed    int           `json:"failed"`
+	Errors    int           `json:"errors"`
+	Verified  []string      `json:"verified"`
+}
+
+// Percentiles of a latency distribution.
+type Percentiles struct {
+	P50 time.Duration `json:"p50Ns"`
+	P90 time.Duration `json:"p90Ns"`
+	P99 time.Duration `json:"p99Ns"`
+	Max time.Duration `json:"maxNs"`
+	N   int           `json:"n"`
+}
+
+func percentiles(d []time.Duration) Percentiles {
+	if len(d) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(d)
+	at := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
+	return Percentiles{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: d[len(d)-1], N: len(d)}
+}
+
+// Run sets up partners and wallets (not measured), runs the scenario,
+// waits for every transaction to become final, and verifies the ledger.
+func Run(ctx context.Context, o Options) (Report, error) {
+	if err := o.defaults(); err != nil {
+		return Report{}, err
+	}
+	c := newClient(o)
+	r := Report{Scenario: o.Scenario, Count: o.Count, Concurrency: o.Concurrency, Rate: o.Rate, Wallets: o.Wallets}
+	run := fmt.Sprintf("lt%d", time.Now().UnixNano())
+
+	partners, err := c.setup(ctx, o, run)
+	if err != nil {
+		return r, fmt.Errorf("set up: %w", err)
+	}
+	r.Partners = len(partners)
+
+	switch o.Scenario {
+	case ScenarioBulk:
+		err = c.bulk(ctx, o, run, partners, &r)
+	default:
+		err = c.singles(ctx, o, run, partners, &r)
+	}
+	if err != nil {
+		return r, err
+	}
+	if err := c.verify(ctx, run, partners, &r); err != nil {
+		return r, fmt.Errorf("verify: %w", err)
+	}
+	if o.CheckLedger != nil {
+		if err := o.CheckLedger(ctx); err != nil {
+			return r, fmt.Errorf("ledger invariants: %w", err)
+		}
+		r.Verified = append(r.Verified, "ledger invariants (database scan)")
+	}
+	return r, nil
+}
+
+func (o *Options) defaults() error {
+	switch o.Scenario {
+	case ScenarioSingle, ScenarioHot, ScenarioBulk:
+		o.Partners = 1
+	case ScenarioSpread:
+		if o.Partners <= 0 {
+			o.Partners = 20
+		}
+	default:
+		return fmt.Errorf("unknown scenario %q: want single, hot, spread or bulk", o.Scenario)
+	}
+	if o.API == "" {
+		return errors.New("--api is required")
+	}
+	if o.Key == "" && o.AdminToken == "" {
+		return errors.New("give --key (a funded workspace's write key) or --admin-token (to create workspaces)")
+	}
+	if o.Key != "" && o.Partners > 1 {
+		return errors.New("the spread scenario creates its partners: give --admin-token instead of --key")
+	}
+	if o.Count <= 0 {
+		o.Count = 10_000
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 64
+	}
+	if o.Wallets <= 0 {
+		o.Wallets = min(10_000, max(1, o.Count/10))
+	}
+	o.Wallets = min(o.Wallets, o.Count)
+	if o.BatchSize <= 0 {
+		o.BatchSize = 10_000
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return nil
+}
+
+// partner is one workspace and the wallets the run pays into.
+type partner struct {
+	key     string
+	wallets []string
+	// opening is each wallet's balance before the measured run.
+	opening map[string]int64
+	partner int64 // partner balance before the measured run
+}
+
+// itemAmountMax bounds each credit; amounts are random in 1..itemAmountMax.
+const itemAmountMax = 100
+
+type client struct {
+	http *http.Client
+	o    Options
+}
+
+func newClient(o Options) *client {
+	tr := &http.Transport{MaxIdleConns: o.Concurrency * 2, MaxIdleConnsPerHost: o.Concurrency * 2, IdleConnTimeout: time.Minute}
+	return &client{http: &http.Client{Transport: tr, Timeout: time.Minute}, o: o}
+}
+
+// apiError is an unexpected answer.
+type apiError struct {
+	request string
+	status  int
+	body    string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%s: status %d: %.300s", e.request, e.status, e.body) }
+
+// do sends one request and decodes a 2xx answer into out.
+func (c *client) do(ctx context.Context, method, path, key string, body, out any) (http.Header, error) {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.o.API+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode/100 != 2 {
+		return res.Header, &apiError{request: method + " " + path, status: res.StatusCode, body: string(data)}
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return res.Header, fmt.Errorf("%s %s: %w", method, path, err)
+		}
+	}
+	return res.Header, nil
+}
+
+// setup creates (or uses) the partners, funds them, and opens their wallets
+// with one setup batch each: consumers and wallets made by the bulk API.
+func (c *client) setup(ctx context.Context, o Options, run string) ([]*partner, error) {
+	need := int64(o.Count/o.Partners+1)*itemAmountMax + int64(o.Wallets)
+	partners := make([]*partner, o.Partners)
+	for i := range partners {
+		p := &partner{key: o.Key}
+		if p.key == "" {
+			var created struct{ ID, APIKey string }
+			if _, err := c.do(ctx, "POST", "/admin/v1/workspaces", o.AdminToken,
+				map[string]any{"name": fmt.Sprintf("%s-%d", run, i)}, &created); err != nil {
+				return nil, fmt.Errorf("create workspace: %w", err)
+			}
+			p.key = created.APIKey
+			if _, err := c.do(ctx, "POST", "/admin/v1/workspaces/"+created.ID+"/fundings", o.AdminToken,
+				map[string]any{"referenceId": run + "-funding", "currency": "USD", "amount": need}, nil); err != nil {
+				return nil, fmt.Errorf("fund workspace: %w", err)
+			}
+		}
+		partners[i] = p
+	}
+	fmt.Fprintf(o.Log, "setup: %d partners, opening %d wallets each\n", len(partners), o.Wallets)
+	for _, p := range partners {
+		if err := c.openWallets(ctx, o, run, p); err != nil {
+			return nil, err
+		}
+		bal, err := c.partnerBalance(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if bal < need-int64(o.Wallets) {
+			return nil, fmt.Errorf("the workspace holds %d USD minor units; the run needs %d", bal, need)
+		}
+		p.partner = bal
+	}
+	return partners, nil
+}
+
+// openWallets pays 1 minor unit into each of o.Wallets new consumers, which
+// creates their wallets, and collects the wallet ids from the batch.
+func (c *client) openWallets(ctx context.Context, o Options, run string, p *partner) error {
+	p.opening = make(map[string]int64, o.Wallets)
+	for start := 0; start < o.Wallets; start += o.BatchSize {
+		var items []map[string]any
+		for i := start; i < min(o.Wallets, start+o.BatchSize); i++ {
+			items = append(items, map[string]any{"referenceId": fmt.Sprintf("%s-open-%d", run, i), "type": "credit",
+				"consumerExternalId": fmt.Sprintf("%s-member-%d", run, i), "amount": 1, "currency": "USD"})
+		}
+		var b batch
+		if _, err := c.do(ctx, "POST", "/v1/batches", p.key,
+			map[string]any{"referenceId": fmt.Sprintf("%s-open-%d", run, start), "items": items}, &b); err != nil {
+			return fmt.Errorf("open wallets: %w", err)
+		}
+		if _, err := c.awaitBatch(ctx, p, b.ID); err != nil {
+			return err
+		}
+		err := c.pages(ctx, p, "/v1/batches/"+b.ID+"/transactions?limit=500", func(t txn) {
+			if t.Status == "completed" {
+				p.wallets = append(p.wallets, t.WalletID)
+				p.opening[t.WalletID] = 1
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(p.wallets) != o.Wallets {
+		return fmt.Errorf("opened %d of %d wallets", len(p.wallets), o.Wallets)
+	}
+	return nil
+}
+
+type txn struct {
+	ID            string     `json:"id"`
+	ReferenceID   string     `json:"referenceId"`
+	WalletID      string     `json:"walletId"`
+	Type          string     `json:"type"`
+	Amount        int64      `json:"amount"`
+	Status        string     `json:"status"`
+	FailureReason *string    `json:"failureReason"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	CompletedAt   *time.Time `json:"completedAt"`
+}
+
+type batch struct {
+	ID          string     `json:"id"`
+	Status      string     `json:"status"`
+	CompletedAt *time.Time `json:"completedAt"`
+	Counts      struct {
+		Total, Pending, Completed, Failed, Skipped int
+	} `json:"counts"`
+}
+
+// pages walks a cursor-paginated list of transactions.
+func (c *client) pages(ctx context.Context, p *partner, path string, each func(txn)) error {
+	cursor := ""
+	for {
+		var page struct {
+			Data       []txn   `json:"data"`
+			NextCursor *string `json:"nextCursor"`
+		}
+		u := path
+		if cursor != "" {
+			u += "&cursor=" + cursor
+		}
+		if _, err := c.do(ctx, "GET", u, p.key, nil, &page); err != nil {
+			return fmt.Errorf("list %s: %w", path, err)
+		}
+		for _, t := range page.Data {
+			each(t)
+		}
+		if page.NextCursor == nil {
+			return nil
+		}
+		cursor = *page.NextCursor
+	}
+}
+
+func (c *client) awaitBatch(ctx context.Context, p *partner, id string) (batch, error) {
+	deadline := time.Now().Add(c.o.Timeout)
+	for {
+		var b batch
+		if _, err := c.do(ctx, "GET", "/v1/batches/"+id, p.key, nil, &b); err != nil {
+			return b, fmt.Errorf("batch %s: %w", id, err)
+		}
+		if b.Status == "completed" {
+			return b, nil
+		}
+		if time.Now().After(deadline) {
+			return b, fmt.Errorf("batch %s still processing after %s: %+v", id, c.o.Timeout, b.Counts)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (c *client) partnerBalance(ctx context.Context, p *partner) (int64, error) {
+	var ws struct {
+		Balances []struct {
+			Currency  string `json:"currency"`
+			Available int64  `json:"available"`
+		} `json:"balances"`
+	}
+	if _, err := c.do(ctx, "GET", "/v1/workspace", p.key, nil, &ws); err != nil {
+		return 0, err
+	}
+	for _, b := range ws.Balances {
+		if b.Currency == "USD" {
+			return b.Available, nil
+		}
+	}
+	return 0, nil
+}
+
+// request is one credit the run submits.
+type request struct {
+	partner *partner
+	body    map[string]any
+}
+
+func (c *client) plan(o Options, run string, partners []*partner) []request {
+	rng := rand.New(rand.NewPCG(1, 2))
+	reqs := make([]request, o.Count)
+	for i := range reqs {
+		p := partners[i%len(partners)]
+		reqs[i] = request{partner: p, body: map[string]any{
+			"referenceId": fmt.Sprintf("%s-t-%d", run, i), "type": "credit",
+			"walletId": p.wallets[(i/len(partners))%len(p.wallets)],
+			"amount":   1 + rng.Int64N(itemAmountMax), "currency": "USD"}}
+	}
+	return reqs
+}
+
+// singles submits Count single credits, then waits until they are final.
+func (c *client) singles(ctx context.Context, o Options, run string, partners []*partner, r *Report) error {
+	reqs := c.plan(o, run, partners)
+	fmt.Fprintf(o.Log, "submitting %d credits, concurrency %d\n", len(reqs), o.Concurrency)
+	start := time.Now()
+	lat, errs, err := c.fire(ctx, o, reqs, func(h http.Header) error { return nil })
+	if err != nil {
+		return err
+	}
+	lastAccept := time.Now()
+	r.AcceptedPS = float64(len(reqs)-errs) / lastAccept.Sub(start).Seconds()
+	r.AcceptLatency = percentiles(lat)
+	r.Errors = errs
+
+	fmt.Fprintf(o.Log, "accepted %.0f/s; waiting for every transaction to be final\n", r.AcceptedPS)
+	if err := c.awaitFinal(ctx, o, run, partners); err != nil {
+		return err
+	}
+	final := time.Now()
+	r.AppliedPS = float64(len(reqs)) / final.Sub(start).Seconds()
+	r.FinalAfterLastAccept = final.Sub(lastAccept)
+
+	if o.Scenario == ScenarioSingle {
+		// Replays: the same requests again must answer the originals.
+		replays := reqs[:min(len(reqs), 20_000)]
+		start := time.Now()
+		lat, errs, err := c.fire(ctx, o, replays, func(h http.Header) error {
+			if h.Get("Idempotent-Replayed") != "true" {
+				return errors.New("a replay was not answered as one")
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if errs > 0 {
+			return fmt.Errorf("%d replays failed", errs)
+		}
+		r.ReplayedPS = float64(len(replays)) / time.Since(start).Seconds()
+		r.ReplayLatency = percentiles(lat)
+	}
+	return nil
+}
+
+// fire sends the requests from o.Concurrency goroutines, paced at o.Rate
+// when set, and returns each 202's latency and the number of failures.
+func (c *client) fire(ctx context.Context, o Options, reqs []request, check func(http.Header) error) ([]time.Duration, int, error) {
+	var (
+		next     atomic.Int64
+		failures atomic.Int64
+		firstErr atomic.Value
+		lat      = make([]time.Duration, len(reqs))
+		wg       sync.WaitGroup
+		start    = time.Now()
+	)
+	for range o.Concurrency {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(reqs) || ctx.Err() != nil {
+					return
+				}
+				if o.Rate > 0 {
+					due := start.Add(time.Duration(float64(i) / float64(o.Rate) * float64(time.Second)))
+					time.Sleep(time.Until(due))
+				}
+				t0 := time.Now()
+				h, err := c.do(ctx, "POST", "/v1/transactions", reqs[i].partner.key, reqs[i].body, nil)
+				lat[i] = time.Since(t0)
+				if err == nil {
+					err = check(h)
+				}
+				if err != nil {
+					lat[i] = -1
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	ok := lat[:0:0]
+	for _, d := range lat {
+		if d >= 0 {
+			ok = append(ok, d)
+		}
+	}
+	if n := failures.Load(); n > 0 {
+		fmt.Fprintf(o.Log, "%d requests failed; the first: %v\n", n, firstErr.Load())
+		if n == int64(len(reqs)) {
+			return nil, int(n), fmt.Errorf("every request failed: %v", firstErr.Load())
+		}
+	}
+	return ok, int(failures.Load()), ctx.Err()
+}
+
+// awaitFinal polls until no transaction of the run is pending.
+func (c *client) awaitFinal(ctx context.Context, o Options, run string, partners []*partner) error {
+	deadline := time.Now().Add(o.Timeout)
+	for _, p := range partners {
+		for {
+			var page struct {
+				Data []txn `json:"data"`
+			}
+			if _, err := c.do(ctx, "GET", "/v1/transactions?status=pending&limit=1", p.key, nil, &page); err != nil {
+				return fmt.Errorf("poll pending: %w", err)
+			}
+			if len(page.Data) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("transactions still pending %s after the run", o.Timeout)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// bulk submits Count items in batches of BatchSize, all at once, and times
+// each batch from POST to completed.
+func (c *client) bulk(ctx context.Context, o Options, run string, partners []*partner, r *Report) error {
+	reqs := c.plan(o, run, partners)
+	var chunks [][]request
+	for start := 0; start < len(reqs); start += o.BatchSize {
+		chunks = append(chunks, reqs[start:min(len(reqs), start+o.BatchSize)])
+	}
+	// Build the bodies first, so the measured time is the server's.
+	bodies := make([][]byte, len(chunks))
+	for i, chunk := range chunks {
+		items := make([]map[string]any, len(chunk))
+		for j, req := range chunk {
+			items[j] = req.body
+		}
+		data, err := json.Marshal(map[string]any{"referenceId": fmt.Sprintf("%s-batch-%d", run, i), "items": items})
+		if err != nil {
+			return err
+		}
+		bodies[i] = data
+	}
+	fmt.Fprintf(o.Log, "submitting %d batches of up to %d items\n", len(chunks), o.BatchSize)
+	walls := make([]time.Duration, len(chunks))
+	errs := make([]error, len(chunks))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range chunks {
+		wg.Go(func() {
+			p := chunks[i][0].partner
+			t0 := time.Now()
+			req, _ := http.NewRequestWithContext(ctx, "POST", o.API+"/v1/batches", bytes.NewReader(bodies[i]))
+			req.Header.Set("Authorization", "Bearer "+p.key)
+			req.Header.Set("Content-Type", "application/json")
+			res, err := c.http.Do(req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			var b batch
+			data, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusAccepted {
+				errs[i] = &apiError{request: "POST /v1/batches", status: res.StatusCode, body: string(data)}
+				return
+			}
+			if errs[i] = json.Unmarshal(data, &b); errs[i] != nil {
+				return
+			}
+			b, errs[i] = c.awaitBatch(ctx, p, b.ID)
+			walls[i] = time.Since(t0)
+		})
+	}
+	wg.Wait()
+	r.BulkWall = time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	r.BatchWall = percentiles(walls)
+	r.AcceptedPS = float64(len(reqs)) / r.BulkWall.Seconds()
+	r.AppliedPS = r.AcceptedPS
+	return nil
+}
+
+// verify reads back every transaction of the run and every wallet: each
+// referenceId was stored once and is final, and each wallet's and partner's
+// balance equals its opening balance plus the completed credits.
+func (c *client) verify(ctx context.Context, run string, partners []*partner, r *Report) error {
+	var toFinal []time.Duration
+	for _, p := range partners {
+		want := maps.Clone(p.opening)
+		seen := make(map[string]bool)
+		var paid int64
+		err := c.pages(ctx, p, "/v1/transactions?limit=500", func(t txn) {
+			if !strings.HasPrefix(t.ReferenceID, run+"-t-") {
+				return
+			}
+			if seen[t.ReferenceID] {
+				r.Errors++
+				return
+			}
+			seen[t.ReferenceID] = true
+			switch t.Status {
+			case "completed":
+				r.Completed++
+				want[t.WalletID] += t.Amount
+				paid += t.Amount
+			case "failed":
+				r.Failed++
+			default:
+				r.Errors++
+			}
+			if t.CompletedAt != nil {
+				toFinal = append(toFinal, t.CompletedAt.Sub(t.CreatedAt))
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if err := c.checkWallets(ctx, p, want); err != nil {
+			return err
+		}
+		bal, err := c.partnerBalance(ctx, p)
+		if err != nil {
+			return err
+		}
+		if bal != p.partner-paid {
+			return fmt.Errorf("partner balance %d, want %d (before %d, paid %d)", bal, p.partner-paid, p.partner, paid)
+		}
+	}
+	if got := r.Completed + r.Failed; got != r.Count-r.Errors {
+		return fmt.Errorf("%d transactions of the run are final, want %d", got, r.Count-r.Errors)
+	}
+	if r.Errors > 0 {
+		return fmt.Errorf("%d requests failed or transactions were stored twice", r.Errors)
+	}
+	r.AcceptToFinal = percentiles(toFinal)
+	r.Verified = append(r.Verified, "every referenceId stored once and final",
+		"every wallet balance = opening + completed credits", "every partner balance = opening − completed credits")
+	return nil
+}
+
+// checkWallets reads every wallet's balance, 32 at a time.
+func (c *client) checkWallets(ctx context.Context, p *partner, want map[string]int64) error {
+	ids := make(chan string)
+	errc := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for id := range ids {
+				var w struct {
+					Balance int64 `json:"balance"`
+				}
+				_, err := c.do(ctx, "GET", "/v1/wallets/"+id, p.key, nil, &w)
+				if err == nil && w.Balance != want[id] {
+					err = fmt.Errorf("wallet %s balance %d, completed transactions say %d", id, w.Balance, want[id])
+				}
+				if err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	for id := range want {
+		ids <- id
+	}
+	close(ids)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+// Print writes the report as an aligned table.
+func (r Report) Print(w io.Writer) {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+	fmt.Fprintf(w, "scenario        %s: %d %s, %d partner(s), %d wallets each, concurrency %d", r.Scenario, r.Count,
+		map[bool]string{true: "batch items", false: "credits"}[r.Scenario == ScenarioBulk], r.Partners, r.Wallets, r.Concurrency)
+	if r.Rate > 0 {
+		fmt.Fprintf(w, ", paced at %d/s", r.Rate)
+	}
+	fmt.Fprintln(w)
+	if r.Scenario == ScenarioBulk {
+		fmt.Fprintf(w, "bulk wall       %s for all %d items (%.0f items/s applied)\n", ms(r.BulkWall), r.Count, r.AppliedPS)
+		fmt.Fprintf(w, "batch wall      p50 %s  p99 %s  max %s  (POST to completed, %d batches)\n",
+			ms(r.BatchWall.P50), ms(r.BatchWall.P99), ms(r.BatchWall.Max), r.BatchWall.N)
+	} else {
+		fmt.Fprintf(w, "accepted        %.0f/s\n", r.AcceptedPS)
+		fmt.Fprintf(w, "accept latency  p50 %s  p90 %s  p99 %s  max %s\n",
+			ms(r.AcceptLatency.P50), ms(r.AcceptLatency.P90), ms(r.AcceptLatency.P99), ms(r.AcceptLatency.Max))
+		fmt.Fprintf(w, "applied         %.0f/s end to end; all final %s after the last 202\n", r.AppliedPS, ms(r.FinalAfterLastAccept))
+	}
+	fmt.Fprintf(w, "accept→final    p50 %s  p90 %s  p99 %s  max %s\n",
+		ms(r.AcceptToFinal.P50), ms(r.AcceptToFinal.P90), ms(r.AcceptToFinal.P99), ms(r.AcceptToFinal.Max))
+	if r.ReplayedPS > 0 {
+		fmt.Fprintf(w, "replays         %.0f/s  p99 %s\n", r.ReplayedPS, ms(r.ReplayLatency.P99))
+	}
+	fmt.Fprintf(w, "outcomes        %d completed, %d failed, %d errors\n", r.Completed, r.Failed, r.Errors)
+	fmt.Fprintf(w, "verified        %s\n", strings.Join(r.Verified, "; "))
+}
