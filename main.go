@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -157,7 +158,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 	errc := make(chan error, 2)
 	running := 0
 	if withWorker {
-		w, err := worker.New(worker.Options{Redis: redisOpt, Ledger: l, Concurrency: cfg.WorkerConcurrency,
+		w, err := worker.New(worker.Options{Redis: redisOpt, Ledger: l, Concurrency: cfg.WorkerConcurrency, PollInterval: cfg.WorkerPollInterval,
 			Webhooks: hooks, WebhookRetrySchedule: cfg.WebhookRetrySchedule,
 			RelayAfter: cfg.RelayAfter, Logger: log.With("component", "worker"), Registerer: reg})
 		if err != nil {
@@ -176,7 +177,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 		srv, err := api.New(api.Options{
 			Ledger: l, Workspaces: workspace.New(pool), Webhooks: hooks, Queue: asynq.NewClientFromRedisClient(redisClient), Redis: redisClient,
 			AdminToken: cfg.AdminToken, BatchItemsMax: cfg.BatchItemsMax, Logger: log.With("component", "api"), Registerer: reg, Gatherer: reg,
-			Ops: asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: redisOpt}),
+			Ops: opsPages(redisOpt),
 		})
 		if err != nil {
 			return err
@@ -194,6 +195,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 		cancel()
 	}
 	return first
+}
+
+// opsPages are the operators' pages under /ops/, all behind the admin
+// token: the Asynq dashboard and Go's profiler.
+func opsPages(redisOpt asynq.RedisConnOpt) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/ops/queues/", asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: redisOpt}))
+	mux.Handle("/ops/debug/pprof/", http.StripPrefix("/ops", http.HandlerFunc(pprof.Index)))
+	mux.HandleFunc("/ops/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/ops/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // listen serves HTTP until ctx is done, then shuts down gracefully.

@@ -53,6 +53,7 @@ type Server struct {
 	webhooks *webhook.Store
 	log      *slog.Logger
 	keys     keyCache
+	lanes    laneWakeups
 	metrics  *httpMetrics
 	// queueDownUntil holds the unix nanos until which enqueues are skipped
 	// after Redis failed: the relay enqueues from Postgres instead, and
@@ -77,7 +78,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	return &Server{opts: opts, ledger: opts.Ledger, ws: opts.Workspaces, webhooks: opts.Webhooks, log: opts.Logger, metrics: m,
-		keys: keyCache{m: make(map[[32]byte]cachedKey)}}, nil
+		keys: keyCache{m: make(map[[32]byte]cachedKey)}, lanes: laneWakeups{m: make(map[int64]*laneWakeup)}}, nil
 }
 
 // enqueue hands an accepted transaction to the worker. Failure is logged,
@@ -97,11 +98,63 @@ func (s *Server) enqueue(ctx context.Context, task *asynq.Task, err error) {
 	}
 }
 
+// enqueueTransaction wakes the worker for an accepted transaction's lane.
+// Under load many requests accept transactions on the same lane at once,
+// and one task drains them all: so while an enqueue for a lane is in flight,
+// later requests only mark the lane for one more enqueue when it returns,
+// with the latest of their transaction ids as the TaskID. Every transaction
+// is committed before its lane is marked, so the drain that the following
+// enqueue starts sees it; and should Redis lose the task, the relay finds it.
 func (s *Server) enqueueTransaction(ctx context.Context, txn ledger.Transaction) {
-	if txn.Status == ledger.StatusPending {
-		task, err := tasks.NewTransactionApply(txn.ID, txn.LaneID())
+	if txn.Status != ledger.StatusPending {
+		return
+	}
+	lane := s.lanes.mark(txn.LaneID(), txn.ID)
+	if lane == nil {
+		return // an enqueue in flight will enqueue again for it
+	}
+	ctx = context.WithoutCancel(ctx)
+	for id := txn.ID; id != ""; id = s.lanes.next(txn.LaneID(), lane) {
+		task, err := tasks.NewTransactionApply(id, txn.LaneID())
 		s.enqueue(ctx, task, err)
 	}
+}
+
+// laneWakeups coalesces the enqueues of one lane (see enqueueTransaction).
+type laneWakeups struct {
+	mu sync.Mutex
+	m  map[int64]*laneWakeup
+}
+
+type laneWakeup struct {
+	again string // the latest transaction id marked while an enqueue was in flight
+}
+
+// mark returns the lane's state when the caller should enqueue, or nil when
+// an enqueue is in flight and will enqueue again after it.
+func (l *laneWakeups) mark(lane int64, txnID string) *laneWakeup {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w, busy := l.m[lane]; busy {
+		w.again = txnID
+		return nil
+	}
+	w := &laneWakeup{}
+	l.m[lane] = w
+	return w
+}
+
+// next returns the transaction id to enqueue again for, or "" when nothing
+// was marked meanwhile and the lane is free.
+func (l *laneWakeups) next(lane int64, w *laneWakeup) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id := w.again
+	w.again = ""
+	if id == "" {
+		delete(l.m, lane)
+	}
+	return id
 }
 
 // keyTTL is how long a verified key is trusted without a database read. A

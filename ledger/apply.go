@@ -115,9 +115,11 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Appli
 	// 2. The group: the oldest pending transactions of the lane.
 	rows, err := tx.Query(ctx, `
 		SELECT `+transactionColumns+`, w.account_id, w.currency, w.status, w.campaign_id
-		FROM transactions t LEFT JOIN wallets w ON w.id = t.wallet_id
-		WHERE t.lane_account_id = $1 AND t.status = 'pending'
-		ORDER BY t.created_at, t.id LIMIT $2`, laneID, limit)
+		FROM pending_transactions q
+		JOIN transactions t ON t.id = q.transaction_id
+		LEFT JOIN wallets w ON w.id = t.wallet_id
+		WHERE q.lane_account_id = $1
+		ORDER BY q.transaction_id LIMIT $2`, laneID, limit)
 	if err != nil {
 		return Applied{}, fmt.Errorf("apply lane %d: select pending: %w", laneID, err)
 	}
@@ -405,6 +407,10 @@ func writeGroup(ctx context.Context, tx pgx.Tx, group []pending, entries []entry
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, status, reason)
 		WHERE t.id = u.id AND t.status = 'pending'`, tID, tStatus, tReason, now).
 		Exec(func(tag pgconn.CommandTag) error { return expectRows("transactions", tag.RowsAffected(), wantTxns) })
+	b.Queue(`DELETE FROM pending_transactions WHERE lane_account_id = $1 AND transaction_id = ANY ($2)`, group[0].laneID, tID).
+		Exec(func(tag pgconn.CommandTag) error {
+			return expectRows("pending_transactions", tag.RowsAffected(), wantTxns)
+		})
 
 	events, err := queueBatchUpdates(&b, slices.Collect(maps.Values(batches)), events)
 	if err != nil {

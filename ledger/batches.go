@@ -233,8 +233,8 @@ func (l *Ledger) replayBatch(ctx context.Context, req BatchRequest, fp []byte) (
 	}
 	// Enqueue again whatever is still pending: a replay also nudges a
 	// batch whose tasks Redis lost.
-	rows, err := l.pool.Query(ctx, `SELECT DISTINCT lane_account_id FROM transactions
-		WHERE batch_id = $1 AND status = 'pending'`, batch.ID)
+	rows, err := l.pool.Query(ctx, `SELECT DISTINCT q.lane_account_id FROM pending_transactions q
+		JOIN transactions t ON t.id = q.transaction_id WHERE t.batch_id = $1`, batch.ID)
 	if err != nil {
 		return Submitted{}, fmt.Errorf("replay batch %s: %w", req.ReferenceID, err)
 	}
@@ -509,7 +509,10 @@ func insertItems(ctx context.Context, tx pgx.Tx, req BatchRequest, batchID strin
 			SELECT id, $1, ref, type, wallet, lane, amount, currency, description, fp, $2
 			FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::bytea[])
 				AS u(id, ref, type, wallet, lane, amount, currency, description, fp)
-			ON CONFLICT (workspace_id, reference_id) DO NOTHING RETURNING 1
+			ON CONFLICT (workspace_id, reference_id) DO NOTHING RETURNING lane_account_id, id, created_at
+		), queued AS (
+			INSERT INTO pending_transactions (lane_account_id, transaction_id, created_at)
+			SELECT lane_account_id, id, created_at FROM ins
 		) SELECT count(*) FROM ins`,
 		req.WorkspaceID, batchID, ids, refs, types, wallets, laneIDs, amounts, curs, descs, fps).Scan(&inserted)
 	if err != nil {

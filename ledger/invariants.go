@@ -32,6 +32,16 @@ var invariantQueries = []struct{ rule, sql string }{
 			JOIN ledger_entries e ON e.account_id = w.account_id WHERE w.campaign_id IS NOT NULL
 			GROUP BY w.campaign_id) s ON s.campaign_id = c.id
 		WHERE (c.credited - c.debited) <> COALESCE(s.net, 0) LIMIT 10`},
+	{"a transaction is pending exactly when it is queued", `
+		SELECT COALESCE(t.id, q.transaction_id), 0 FROM (SELECT id, lane_account_id FROM transactions WHERE status = 'pending') t
+		FULL JOIN pending_transactions q ON q.transaction_id = t.id AND q.lane_account_id = t.lane_account_id
+		WHERE t.id IS NULL OR q.transaction_id IS NULL LIMIT 10`},
+	{"every entry belongs to an account and a transaction", `
+		SELECT e.id, 0 FROM ledger_entries e
+		WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = e.account_id)
+		   OR NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = e.transaction_id) LIMIT 10`},
+	{"every event belongs to a workspace", `
+		SELECT e.id, 0 FROM events e WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = e.workspace_id) LIMIT 10`},
 	{"a batch's counters equal its items' states", `
 		SELECT b.id, abs(b.pending - COALESCE(s.p, 0)) + abs(b.completed - COALESCE(s.c, 0)) + abs(b.failed - COALESCE(s.f, 0))
 		FROM batches b LEFT JOIN (SELECT batch_id,

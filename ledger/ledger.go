@@ -44,6 +44,7 @@ func (e *ConflictError) Unwrap() error { return ErrIdempotencyConflict }
 type Ledger struct {
 	pool     *pgxpool.Pool
 	groupMax int
+	accept   acceptQueue
 }
 
 // groupMaxDefault bounds how many transactions one database transaction

@@ -447,3 +447,71 @@ func TestCheckGroupRefusesUnbalancedEntries(t *testing.T) {
 		t.Errorf("negative wallet: %v", err)
 	}
 }
+
+// Concurrent submissions share group inserts: each caller still gets its
+// own row with every field as sent, a wallet that does not exist fails only
+// its own caller, and duplicates inside one group store one row.
+func TestConcurrentSubmitsInGroupsKeepEachAnswer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.fund(t, "USD", 1_000_000)
+	w := f.wallet(t, "USD", nil)
+	const n = 300
+	type answer struct {
+		txn      Transaction
+		replayed bool
+		err      error
+	}
+	answers := make([]answer, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			desc := fmt.Sprintf("reward %d", i)
+			req := TransactionRequest{WorkspaceID: f.workspace, ReferenceID: fmt.Sprintf("g-%d", i), Type: TypeCredit,
+				WalletID: w.ID, Amount: int64(1 + i), Currency: "USD", Description: &desc,
+				Metadata: map[string]string{"i": fmt.Sprint(i)}}
+			switch {
+			case i%50 == 7:
+				req.WalletID = "wal_missing"
+			case i%10 == 3:
+				req.ReferenceID = "g-shared" // ten submitters race on one referenceId
+				req.Amount, req.Description, req.Metadata = 5, nil, nil
+			}
+			txn, replayed, err := f.l.Submit(ctx, req)
+			answers[i] = answer{txn, replayed, err}
+		})
+	}
+	wg.Wait()
+	fresh := 0
+	for i, a := range answers {
+		switch {
+		case i%50 == 7:
+			if !errors.Is(a.err, ErrWalletNotFound) {
+				t.Errorf("submission %d to a missing wallet: %v", i, a.err)
+			}
+		case i%10 == 3:
+			if a.err != nil || a.txn.ReferenceID != "g-shared" {
+				t.Errorf("shared referenceId %d: %+v %v", i, a.txn, a.err)
+			}
+			if !a.replayed {
+				fresh++
+			}
+		default:
+			if a.err != nil || a.replayed || a.txn.ReferenceID != fmt.Sprintf("g-%d", i) || a.txn.Amount != int64(1+i) ||
+				deref(a.txn.Description) != fmt.Sprintf("reward %d", i) || a.txn.Metadata["i"] != fmt.Sprint(i) {
+				t.Errorf("submission %d answered %+v %v", i, a.txn, a.err)
+			}
+			stored := mustTxn(t, f, a.txn.ID)
+			if stored.Metadata["i"] != fmt.Sprint(i) || stored.Status != StatusPending {
+				t.Errorf("submission %d stored as %+v", i, stored)
+			}
+		}
+	}
+	if fresh != 1 {
+		t.Errorf("shared referenceId stored as new %d times, want 1", fresh)
+	}
+	if n := f.count(t, `SELECT count(*) FROM transactions WHERE workspace_id = $1 AND reference_id = 'g-shared'`, f.workspace); n != 1 {
+		t.Errorf("shared referenceId stored %d times", n)
+	}
+}

@@ -134,52 +134,6 @@ func scanTransaction(row pgx.Row) (Transaction, error) {
 	return t, err
 }
 
-// Submit stores a credit or debit as pending, deduplicated by the
-// workspace's referenceId. A replay of the same payload returns the original
-// with replayed=true; a different payload returns a *ConflictError. The
-// unique index decides, so any number of concurrent duplicates store one row.
-func (l *Ledger) Submit(ctx context.Context, req TransactionRequest) (txn Transaction, replayed bool, err error) {
-	fp := req.fingerprint()
-	for attempt := 0; attempt < 2; attempt++ {
-		txn, err = scanTransaction(l.pool.QueryRow(ctx, `
-			INSERT INTO transactions (id, workspace_id, reference_id, type, wallet_id, lane_account_id,
-				amount, currency, description, metadata, fingerprint, batch_id)
-			SELECT $1, $2, $3, $4, w.id, a.id, $6, $7, $8, $9, $10, $11
-			FROM wallets w
-			JOIN ledger_accounts a ON a.workspace_id = w.workspace_id AND a.kind = 'partner' AND a.currency = $7
-			WHERE w.id = $5 AND w.workspace_id = $2
-			ON CONFLICT (workspace_id, reference_id) DO NOTHING
-			RETURNING `+unqualified(transactionColumns),
-			NewID("txn"), req.WorkspaceID, req.ReferenceID, req.Type, req.WalletID,
-			req.Amount, req.Currency, req.Description, req.Metadata, fp, req.BatchID))
-		if err == nil {
-			return txn, false, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return Transaction{}, false, fmt.Errorf("submit %s: %w", req.ReferenceID, err)
-		}
-		// Nothing inserted: the referenceId exists, the wallet does not, or
-		// the partner has no balance in this currency yet.
-		existing, err := l.TransactionByReference(ctx, req.WorkspaceID, req.ReferenceID)
-		if err == nil {
-			if !bytes.Equal(existing.fingerprint, fp) {
-				return existing, false, &ConflictError{Fields: req.differences(existing)}
-			}
-			return existing, true, nil
-		}
-		if !errors.Is(err, ErrNotFound) {
-			return Transaction{}, false, err
-		}
-		if _, err := l.Wallet(ctx, req.WorkspaceID, req.WalletID); err != nil {
-			return Transaction{}, false, err
-		}
-		if err := ensureLaneAccounts(ctx, l.pool, req.WorkspaceID, req.Currency); err != nil {
-			return Transaction{}, false, fmt.Errorf("submit %s: %w", req.ReferenceID, err)
-		}
-	}
-	return Transaction{}, false, fmt.Errorf("submit %s: lane account missing after creation", req.ReferenceID)
-}
-
 // Fund credits a partner balance from the external funding account and
 // applies it before returning, deduplicated by referenceId like every money
 // movement.
@@ -189,12 +143,11 @@ func (l *Ledger) Fund(ctx context.Context, workspaceID, referenceID string, cur 
 	}
 	req := TransactionRequest{WorkspaceID: workspaceID, ReferenceID: referenceID, Type: TypeFunding, Amount: amount, Currency: cur}
 	fp := req.fingerprint()
-	txn, err := scanTransaction(l.pool.QueryRow(ctx, `
+	txn, err := scanTransaction(l.pool.QueryRow(ctx, insertQueued(`
 		INSERT INTO transactions (id, workspace_id, reference_id, type, lane_account_id, amount, currency, fingerprint)
-		SELECT $1, $2, $3, 'funding', a.id, $4, $5, $6
+		SELECT $1, $2, $3, 'funding', a.id, $4::bigint, $5, $6
 		FROM ledger_accounts a WHERE a.workspace_id = $2 AND a.kind = 'partner' AND a.currency = $5
-		ON CONFLICT (workspace_id, reference_id) DO NOTHING
-		RETURNING `+unqualified(transactionColumns),
+		ON CONFLICT (workspace_id, reference_id) DO NOTHING`),
 		NewID("txn"), workspaceID, referenceID, amount, cur, fp))
 	replayed := false
 	switch {
@@ -283,16 +236,27 @@ func ensureLaneAccounts(ctx context.Context, q querier, workspaceID string, cur 
 	return nil
 }
 
+// insertQueued wraps an INSERT INTO transactions so that every row it
+// inserts is also queued as pending work for its lane, in the same
+// statement, and the statement returns the inserted transactions' columns.
+func insertQueued(insert string) string {
+	cols := unqualified(transactionColumns)
+	return `WITH ins AS (` + insert + ` RETURNING ` + cols + `),
+		queued AS (INSERT INTO pending_transactions (lane_account_id, transaction_id, created_at)
+			SELECT lane_account_id, id, created_at FROM ins)
+		SELECT ` + cols + ` FROM ins`
+}
+
 // unqualified drops the "t." alias for RETURNING clauses.
 func unqualified(cols string) string {
 	return strings.ReplaceAll(cols, "t.", "")
 }
 
 // StaleLanes returns the partner balances with transactions pending for
-// longer than olderThan. It reads the index of pending rows only.
+// longer than olderThan. It reads the queue of pending work only.
 func (l *Ledger) StaleLanes(ctx context.Context, olderThan time.Duration, limit int) ([]int64, error) {
-	rows, err := l.pool.Query(ctx, `SELECT DISTINCT lane_account_id FROM transactions
-		WHERE status = 'pending' AND created_at < now() - $1::interval LIMIT $2`, olderThan, limit)
+	rows, err := l.pool.Query(ctx, `SELECT DISTINCT lane_account_id FROM pending_transactions
+		WHERE created_at < now() - $1::interval LIMIT $2`, olderThan, limit)
 	if err != nil {
 		return nil, fmt.Errorf("stale lanes: %w", err)
 	}
