@@ -207,7 +207,9 @@ type apiError struct {
 	body    string
 }
 
-func (e *apiError) Error() string { return fmt.Sprintf("%s: status %d: %.300s", e.request, e.status, e.body) }
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s: status %d: %.300s", e.request, e.status, e.body)
+}
 
 // do sends one request and decodes a 2xx answer into out.
 func (c *client) do(ctx context.Context, method, path, key string, body, out any) (http.Header, error) {
