@@ -26,6 +26,10 @@ services: ## start (or install) Postgres and Redis on localhost
 test: services ## run every test with -race against real Postgres and Redis
 	$(GO) test -race -count=1 -timeout 15m ./...
 
+.PHONY: bench
+bench: ## measure: orbt loadtest scenarios, ledger benchmarks and pgbench, as one table
+	deploy/bench.sh
+
 .PHONY: lint
 lint: ## vet and check formatting
 	$(GO) vet ./...

@@ -300,8 +300,14 @@ func runLoadtest(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long to wait for every transaction to be final")
 	databaseURL := fs.String("database-url", "", "also scan the ledger's invariants in this database after the run")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	asRow := fs.Bool("row", false, "print the report as one row of a Markdown table (see make bench)")
+	header := fs.Bool("row-header", false, "print the header of the --row table and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *header {
+		fmt.Println(loadtest.RowHeader)
+		return nil
 	}
 	if *databaseURL != "" {
 		pool, err := pgxpool.New(ctx, *databaseURL)
@@ -316,8 +322,12 @@ func runLoadtest(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("loadtest %s: %w", o.Scenario, err)
 	}
-	if *asJSON {
+	switch {
+	case *asJSON:
 		return printJSON(report)
+	case *asRow:
+		report.Row(os.Stdout)
+		return nil
 	}
 	report.Print(os.Stdout)
 	return nil

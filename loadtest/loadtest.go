@@ -695,6 +695,29 @@ func (c *client) checkWallets(ctx context.Context, p *partner, want map[string]i
 	}
 }
 
+// RowHeader is the header of the Markdown table Row writes rows of.
+const RowHeader = `| scenario | count | concurrency | rate | accepted/s | accept p99 | applied/s | final after last 202 | accept→final p50 / p99 | replays/s | bulk wall (batch p99) |
+|---|---|---|---|---|---|---|---|---|---|---|`
+
+// Row writes the report as one row of a Markdown table.
+func (r Report) Row(w io.Writer) {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+	rate, replays, bulk := "–", "–", "–"
+	if r.Rate > 0 {
+		rate = fmt.Sprintf("%d/s", r.Rate)
+	}
+	if r.ReplayedPS > 0 {
+		replays = fmt.Sprintf("%.0f", r.ReplayedPS)
+	}
+	accepted, acceptP99, final := fmt.Sprintf("%.0f", r.AcceptedPS), ms(r.AcceptLatency.P99), ms(r.FinalAfterLastAccept)
+	if r.Scenario == ScenarioBulk {
+		accepted, acceptP99, final = "–", "–", "–"
+		bulk = fmt.Sprintf("%s (%s)", ms(r.BulkWall), ms(r.BatchWall.P99))
+	}
+	fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %.0f | %s | %s / %s | %s | %s |\n", r.Scenario, r.Count, r.Concurrency, rate,
+		accepted, acceptP99, r.AppliedPS, final, ms(r.AcceptToFinal.P50), ms(r.AcceptToFinal.P99), replays, bulk)
+}
+
 // Print writes the report as an aligned table.
 func (r Report) Print(w io.Writer) {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
