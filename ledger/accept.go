@@ -52,6 +52,7 @@ type acceptCall struct {
 	// take the one-by-one path (its referenceId exists, its wallet does not,
 	// or the group failed).
 	txn      Transaction
+	replayed bool
 	err      error
 	fallback bool
 }
@@ -77,13 +78,10 @@ func (l *Ledger) Submit(ctx context.Context, req TransactionRequest) (txn Transa
 		// The group may still commit it; a retry of the request replays it.
 		return Transaction{}, false, fmt.Errorf("submit %s: %w", req.ReferenceID, ctx.Err())
 	}
-	if call.err != nil {
-		return Transaction{}, false, call.err
-	}
 	if call.fallback {
 		return l.submitOne(ctx, req, call.fp)
 	}
-	return call.txn, false, nil
+	return call.txn, call.replayed, call.err
 }
 
 // enqueue adds a call and, when a flusher slot is free, flushes on the
@@ -169,11 +167,50 @@ func (l *Ledger) flushAccepts(group []*acceptCall) {
 		}
 		return
 	}
-	// Not inserted: the referenceId exists (perhaps from this very group),
-	// or the wallet or partner balance does not. The one-by-one path
-	// tells these apart.
+	// Not inserted: the referenceId exists (a replay, perhaps of a call in
+	// this very group), or the wallet or partner balance does not. Replays
+	// and conflicts are answered here, with one read for the group; the
+	// one-by-one path tells the rest apart.
 	for _, c := range byID {
 		c.fallback = true
+	}
+	if len(byID) > 0 {
+		l.answerReplays(ctx, byID)
+	}
+}
+
+// answerReplays answers the calls whose referenceId is already stored: the
+// original for the same payload, a conflict for another.
+func (l *Ledger) answerReplays(ctx context.Context, calls map[string]*acceptCall) {
+	ws, refs := make([]string, 0, len(calls)), make([]string, 0, len(calls))
+	for _, c := range calls {
+		ws, refs = append(ws, c.req.WorkspaceID), append(refs, c.req.ReferenceID)
+	}
+	rows, err := l.pool.Query(ctx, `SELECT `+transactionColumns+` FROM transactions t
+		JOIN unnest($1::text[], $2::text[]) AS u(ws, ref) ON t.workspace_id = u.ws AND t.reference_id = u.ref`, ws, refs)
+	if err != nil {
+		return // the one-by-one path will read them itself
+	}
+	existing, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Transaction, error) { return scanTransaction(r) })
+	if err != nil {
+		return
+	}
+	type key struct{ ws, ref string }
+	stored := make(map[key]Transaction, len(existing))
+	for _, t := range existing {
+		stored[key{t.workspaceID, t.ReferenceID}] = t
+	}
+	for _, c := range calls {
+		t, ok := stored[key{c.req.WorkspaceID, c.req.ReferenceID}]
+		if !ok {
+			continue
+		}
+		c.fallback, c.txn = false, t
+		if bytes.Equal(t.fingerprint, c.fp) {
+			c.replayed = true
+		} else {
+			c.err = &ConflictError{Fields: c.req.differences(t)}
+		}
 	}
 }
 

@@ -44,13 +44,21 @@ type Worker struct {
 	client  *asynq.Client
 	sender  *webhook.Sender
 	lanes   laneDrains
-	metrics *metrics
+	// drainSlots bounds how many lanes are applied at once. Drains beyond
+	// it wait, and meanwhile their lanes gather more pending work: with many
+	// partners, that keeps groups large instead of spending the database on
+	// the fixed cost of many tiny ones.
+	drainSlots chan struct{}
+	metrics    *metrics
 	log     *slog.Logger
 }
 
 // retryDelayMax caps asynq's exponential backoff: a transaction waiting on
 // a database that is back should not wait minutes more.
 const retryDelayMax = 30 * time.Second
+
+// drainsMax is how many lanes one worker process applies at once.
+const drainsMax = 4
 
 // pollIntervalDefault keeps an idle worker's pickup latency in tens of
 // milliseconds for about 50 small Redis scripts a second.
@@ -75,7 +83,7 @@ func New(opts Options) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{opts: opts, client: asynq.NewClient(opts.Redis), metrics: m, log: opts.Logger,
-		lanes: laneDrains{m: make(map[int64]*laneDrain)}}
+		lanes: laneDrains{m: make(map[int64]*laneDrain)}, drainSlots: make(chan struct{}, drainsMax)}
 	if opts.Webhooks != nil {
 		w.sender = webhook.NewSender(opts.Webhooks, opts.WebhookRetrySchedule)
 	}
@@ -160,6 +168,12 @@ func (w *Worker) drain(ctx context.Context, laneID int64, arrived time.Time) err
 	if d.lastSuccessful.After(arrived) {
 		return nil
 	}
+	select {
+	case w.drainSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-w.drainSlots }()
 	start := time.Now()
 	applied, err := w.opts.Ledger.ApplyLane(ctx, laneID)
 	w.metrics.observe(applied.Outcomes, time.Since(start))
