@@ -39,18 +39,18 @@ type Options struct {
 
 // Worker applies queued work.
 type Worker struct {
-	opts    Options
-	server  *asynq.Server
-	client  *asynq.Client
-	sender  *webhook.Sender
-	lanes   laneDrains
+	opts   Options
+	server *asynq.Server
+	client *asynq.Client
+	sender *webhook.Sender
+	lanes  laneDrains
 	// drainSlots bounds how many lanes are applied at once. Drains beyond
 	// it wait, and meanwhile their lanes gather more pending work: with many
 	// partners, that keeps groups large instead of spending the database on
 	// the fixed cost of many tiny ones.
 	drainSlots chan struct{}
 	metrics    *metrics
-	log     *slog.Logger
+	log        *slog.Logger
 }
 
 // retryDelayMax caps asynq's exponential backoff: a transaction waiting on
