@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/orbt/orbt/api"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/webhooksig"
 	"github.com/orbt/orbt/workspace"
 )
 
@@ -249,5 +251,50 @@ func TestMalformedBatchesAreRefusedWhole(t *testing.T) {
 	}
 	if b := p.partnerBalance(); b != 10_000 {
 		t.Errorf("partner balance %d after refused batches", b)
+	}
+}
+
+// batch.completed reaches a subscribed receiver through the webhook
+// pipeline, signed, with the batch's final counts.
+func TestBatchCompletedIsDeliveredAsAWebhook(t *testing.T) {
+	s := getStack(t)
+	p := newPartner(t, s.url, 1_000)
+	got := make(chan []byte, 4)
+	var secret string
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if webhooksig.Verify(body, r.Header, secret) != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		got <- body
+	}))
+	defer rcv.Close()
+	ep := expect(t, p.call("POST", "/v1/webhook-endpoints", map[string]any{"url": rcv.URL, "events": []string{"batch.completed"}}), 201)
+	secret = ep.str("secret")
+
+	b := expect(t, p.call("POST", "/v1/batches", map[string]any{"referenceId": "hooked", "items": []any{
+		map[string]any{"referenceId": "h1", "type": "credit", "consumerExternalId": "hook-1", "amount": 10, "currency": "USD"},
+		map[string]any{"referenceId": "h2", "type": "debit", "consumerExternalId": "hook-2", "amount": 10, "currency": "USD"},
+	}}), 202)
+	select {
+	case body := <-got:
+		var ev struct {
+			Type string `json:"type"`
+			Data struct {
+				ID     string         `json:"id"`
+				Status string         `json:"status"`
+				Counts map[string]int `json:"counts"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type != "batch.completed" || ev.Data.ID != b.str("id") || ev.Data.Status != "completed" ||
+			ev.Data.Counts["completed"] != 1 || ev.Data.Counts["failed"] != 1 {
+			t.Errorf("event: %s", body)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no batch.completed delivery")
 	}
 }

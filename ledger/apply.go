@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -34,8 +35,15 @@ type Applied struct {
 // returns once a group finds less than a full group pending.
 func (l *Ledger) ApplyLane(ctx context.Context, laneID int64) (Applied, error) {
 	var all Applied
-	for {
+	for conflicts := 0; ; {
 		group, err := l.applyGroup(ctx, laneID, l.groupMax)
+		if isLockConflict(err) && conflicts < lockConflictRetries {
+			// The group rolled back whole; take it again, here rather
+			// than through the queue's retry delay.
+			conflicts++
+			time.Sleep(time.Duration(conflicts) * 10 * time.Millisecond)
+			continue
+		}
 		if err != nil {
 			return all, err
 		}
@@ -45,6 +53,16 @@ func (l *Ledger) ApplyLane(ctx context.Context, laneID int64) (Applied, error) {
 			return all, nil
 		}
 	}
+}
+
+// lockConflictRetries bounds how often ApplyLane takes a group again after
+// Postgres chose it as a deadlock victim or refused it to serialise. Locks
+// are taken in one order, so this is a guard, not a path in use.
+const lockConflictRetries = 5
+
+func isLockConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
 // account is a locked ledger account and its running balance.
