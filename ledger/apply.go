@@ -124,33 +124,41 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Appli
 		cur         Currency
 		now         time.Time
 	)
-	err = tx.QueryRow(ctx, `SELECT workspace_id, currency, balance, now() FROM ledger_accounts
-		WHERE id = $1 AND kind = 'partner' FOR NO KEY UPDATE`, laneID).Scan(&workspaceID, &cur, &lane.balance, &now)
-	if err != nil {
-		return Applied{}, fmt.Errorf("apply lane %d: lock: %w", laneID, noRows(err, ErrNotFound))
-	}
-
-	// 2. The group: the oldest pending transactions of the lane.
-	rows, err := tx.Query(ctx, `
+	// 2. The group: the oldest pending transactions of the lane, read in
+	// the same round trip as the lock. The queue's primary key is walked
+	// with a plain index scan, never a bitmap scan: the queue churns, and
+	// only a plain scan marks the index entries of applied (deleted) rows
+	// dead as it passes them, so the next group skips them. A bitmap scan
+	// revisits every dead row until autovacuum runs (measured: 300 ms for
+	// a lane with nothing pending behind 12,000 applied rows).
+	var (
+		b       pgx.Batch
+		group   []pending
+		laneErr error
+	)
+	b.Queue(`SELECT workspace_id, currency, balance, now() FROM ledger_accounts
+		WHERE id = $1 AND kind = 'partner' FOR NO KEY UPDATE`, laneID).QueryRow(func(row pgx.Row) error {
+		laneErr = row.Scan(&workspaceID, &cur, &lane.balance, &now)
+		return nil
+	})
+	b.Queue(`SET LOCAL enable_bitmapscan = off`)
+	b.Queue(`
 		SELECT `+transactionColumns+`, w.account_id, w.currency, w.status, w.campaign_id
 		FROM pending_transactions q
 		JOIN transactions t ON t.id = q.transaction_id
 		LEFT JOIN wallets w ON w.id = t.wallet_id
 		WHERE q.lane_account_id = $1
-		ORDER BY q.transaction_id LIMIT $2`, laneID, limit)
-	if err != nil {
-		return Applied{}, fmt.Errorf("apply lane %d: select pending: %w", laneID, err)
-	}
-	group, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pending, error) {
-		var p pending
-		err := r.Scan(&p.ID, &p.workspaceID, &p.laneID, &p.ReferenceID, &p.Type, &p.WalletID,
-			&p.Amount, &p.Currency, &p.Status, &p.FailureReason, &p.BatchID, &p.Description, &p.Metadata,
-			&p.fingerprint, &p.CreatedAt, &p.CompletedAt,
-			&p.walletAccountID, &p.walletCurrency, &p.walletStatus, &p.campaignID)
-		return p, err
+		ORDER BY q.lane_account_id, q.transaction_id LIMIT $2`, laneID, limit).Query(func(rows pgx.Rows) error {
+		var err error
+		group, err = pgx.CollectRows(rows, scanPending)
+		return err
 	})
-	if err != nil {
-		return Applied{}, fmt.Errorf("apply lane %d: select pending: %w", laneID, err)
+	b.Queue(`SET LOCAL enable_bitmapscan = on`)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return Applied{}, fmt.Errorf("apply lane %d: lock and select pending: %w", laneID, err)
+	}
+	if laneErr != nil {
+		return Applied{}, fmt.Errorf("apply lane %d: lock: %w", laneID, noRows(laneErr, ErrNotFound))
 	}
 	if len(group) == 0 {
 		return Applied{}, tx.Commit(ctx)
@@ -227,6 +235,15 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Appli
 		return Applied{}, fmt.Errorf("apply lane %d: commit: %w", laneID, err)
 	}
 	return Applied{Outcomes: outcomes, Deliveries: deliveries}, nil
+}
+
+func scanPending(r pgx.CollectableRow) (pending, error) {
+	var p pending
+	err := r.Scan(&p.ID, &p.workspaceID, &p.laneID, &p.ReferenceID, &p.Type, &p.WalletID,
+		&p.Amount, &p.Currency, &p.Status, &p.FailureReason, &p.BatchID, &p.Description, &p.Metadata,
+		&p.fingerprint, &p.CreatedAt, &p.CompletedAt,
+		&p.walletAccountID, &p.walletCurrency, &p.walletStatus, &p.campaignID)
+	return p, err
 }
 
 // decide returns the failure reason of a pending transaction, or "" when it

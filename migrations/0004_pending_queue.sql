@@ -24,6 +24,10 @@ CREATE TABLE pending_transactions (
     -- comes first along this key.
     PRIMARY KEY (lane_account_id, transaction_id)
 );
+-- A queue churns: every row is deleted soon after it is inserted. Vacuum
+-- it after every thousand dead rows, without the cost-based pauses.
+ALTER TABLE pending_transactions SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
+    autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
 INSERT INTO pending_transactions (lane_account_id, transaction_id, created_at)
     SELECT lane_account_id, id, created_at FROM transactions WHERE status = 'pending';
 DROP INDEX transactions_pending;
