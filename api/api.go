@@ -63,9 +63,10 @@ type Server struct {
 
 // Timeouts of the request path.
 const (
-	requestTimeout = 10 * time.Second
-	enqueueTimeout = 500 * time.Millisecond
-	queueBackoff   = time.Second
+	requestTimeout      = 10 * time.Second
+	batchRequestTimeout = time.Minute
+	enqueueTimeout      = 500 * time.Millisecond
+	queueBackoff        = time.Second
 )
 
 // New builds the API handler.
@@ -304,9 +305,16 @@ func printable(s string) bool {
 	return true
 }
 
-// deadline bounds each request so a stalled database yields a 503, not a hang.
+// deadline bounds each request so a stalled database yields a 503, not a
+// hang. A bulk payout writes up to 10,000 items in one database
+// transaction, seconds of work when several arrive at once, so it gets
+// longer.
 func deadline(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), requestTimeout)
+	timeout := requestTimeout
+	if c.Request.Method == http.MethodPost && c.FullPath() == "/v1/batches" {
+		timeout = batchRequestTimeout
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
 	defer cancel()
 	c.Request = c.Request.WithContext(ctx)
 	c.Next()

@@ -34,9 +34,10 @@ cleanup() {
 trap cleanup EXIT
 
 if [ "${BENCH_QUICK:-}" = 1 ]; then
-  n_single=3000 n_hot=10000 n_spread=10000 n_steady=3000 bulk_many=20000 pgbench_secs=5 benchtime=2000x
+  n_single=3000 n_hot=10000 n_spread=10000 n_steady=3000 bulk_many=20000 pgbench_secs=5 benchtime=2000x spread_wallets=50
 else
-  n_single=30000 n_hot=100000 n_spread=100000 n_steady=20000 bulk_many=100000 pgbench_secs=30 benchtime=20000x
+  # spread: 20 partners of 500 wallets, as many wallets as hot's one partner.
+  n_single=30000 n_hot=100000 n_spread=100000 n_steady=20000 bulk_many=100000 pgbench_secs=30 benchtime=20000x spread_wallets=500
 fi
 
 echo "bench: pgbench TPC-B (scale 10, 16 clients, ${pgbench_secs}s)" >&2
@@ -61,7 +62,7 @@ run() { # scenario args...
 }
 run --scenario single --count "$n_single" --concurrency 64
 run --scenario hot --count "$n_hot" --concurrency 64
-run --scenario spread --count "$n_spread" --concurrency 64 --partners 20
+run --scenario spread --count "$n_spread" --concurrency 64 --partners 20 --wallets "$spread_wallets"
 run --scenario hot --count "$n_steady" --concurrency 64 --rate 1000
 run --scenario bulk --count 10000
 run --scenario bulk --count "$bulk_many" --batch-size 10000
