@@ -92,14 +92,11 @@ func (s *Server) readBatch(c *gin.Context) (ledger.BatchRequest, *problem) {
 		if p != nil {
 			return ledger.BatchRequest{}, p
 		}
-	case "", "application/json":
+	default: // JSON, whatever the client called it (curl -d sends a form type)
 		if p := decodeJSONLimit(c, &req, batchBodyBytesMax); p != nil {
 			return ledger.BatchRequest{}, p
 		}
 		v.token("referenceId", req.ReferenceID, referenceIDLenMax)
-	default:
-		return ledger.BatchRequest{}, newProblem(http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"Send the batch as application/json or text/csv.")
 	}
 	switch {
 	case len(req.Items) == 0:
