@@ -491,7 +491,7 @@ func queueEvents(b *pgx.Batch, events []eventRow, deliveries *[]string) {
 		ids[i], ws[i], types[i], data[i], at[i] = e.id, e.workspaceID, e.typ, string(e.data), e.createdAt
 	}
 	b.Queue(`INSERT INTO events (id, workspace_id, type, data, created_at)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])`,
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::timestamptz[])`,
 		ids, ws, types, data, at)
 	b.Queue(`INSERT INTO webhook_deliveries (id, workspace_id, event_id, endpoint_id)
 		SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), e.ws, e.id, ep.id
