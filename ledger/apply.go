@@ -165,15 +165,11 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Appli
 	}
 
 	// 3. Lock everything else the group touches, in id order, after the lane.
-	accounts, campaigns, err := lockGroup(ctx, tx, workspaceID, cur, group)
+	accounts, campaigns, batches, err := lockGroup(ctx, tx, workspaceID, cur, group)
 	if err != nil {
 		return Applied{}, fmt.Errorf("apply lane %d: %w", laneID, err)
 	}
 	accounts[lane.id] = &lane
-	batches, err := lockBatches(ctx, tx, groupBatchIDs(group))
-	if err != nil {
-		return Applied{}, fmt.Errorf("apply lane %d: %w", laneID, err)
-	}
 
 	// 4. Decide each transaction in order against the running balances.
 	var (
@@ -336,9 +332,11 @@ func edgeAccount(accounts map[int64]*account, kind string) (*account, error) {
 	return nil, fmt.Errorf("%w: no %s account in lane", ErrInvariant, kind)
 }
 
-// lockGroup locks, in id order, the wallet accounts and the lane's edge
-// accounts, then the campaigns the group touches.
-func lockGroup(ctx context.Context, tx pgx.Tx, workspaceID string, cur Currency, group []pending) (map[int64]*account, map[string]*campaignState, error) {
+// lockGroup locks, in one round trip and each kind in id order, the wallet
+// accounts and the lane's edge accounts, the campaigns and the batches the
+// group touches.
+func lockGroup(ctx context.Context, tx pgx.Tx, workspaceID string, cur Currency, group []pending) (
+	map[int64]*account, map[string]*campaignState, map[string]*batchState, error) {
 	var accountIDs []int64
 	var campaignIDs []string
 	for _, p := range group {
@@ -352,43 +350,39 @@ func lockGroup(ctx context.Context, tx pgx.Tx, workspaceID string, cur Currency,
 	slices.Sort(campaignIDs)
 	campaignIDs = slices.Compact(campaignIDs)
 
+	var b pgx.Batch
 	accounts := make(map[int64]*account)
-	rows, err := tx.Query(ctx, `SELECT id, kind, balance FROM ledger_accounts
+	b.Queue(`SELECT id, kind, balance FROM ledger_accounts
 		WHERE id = ANY($1) OR (workspace_id = $2 AND currency = $3 AND kind IN ('funding', 'settlement'))
-		ORDER BY id FOR NO KEY UPDATE`, accountIDs, workspaceID, cur)
-	if err != nil {
-		return nil, nil, fmt.Errorf("lock accounts: %w", err)
-	}
-	for rows.Next() {
-		a := &account{}
-		if err := rows.Scan(&a.id, &a.kind, &a.balance); err != nil {
-			return nil, nil, fmt.Errorf("lock accounts: %w", err)
+		ORDER BY id FOR NO KEY UPDATE`, accountIDs, workspaceID, cur).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			a := &account{}
+			if err := rows.Scan(&a.id, &a.kind, &a.balance); err != nil {
+				return err
+			}
+			accounts[a.id] = a
 		}
-		accounts[a.id] = a
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("lock accounts: %w", err)
-	}
-
+		return rows.Err()
+	})
 	campaigns := make(map[string]*campaignState)
 	if len(campaignIDs) > 0 {
-		rows, err := tx.Query(ctx, `SELECT id, status, budget, credited, debited, starts_at, ends_at
-			FROM campaigns WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, campaignIDs)
-		if err != nil {
-			return nil, nil, fmt.Errorf("lock campaigns: %w", err)
-		}
-		for rows.Next() {
-			c := &campaignState{}
-			if err := rows.Scan(&c.id, &c.status, &c.budget, &c.credited, &c.debited, &c.startsAt, &c.endsAt); err != nil {
-				return nil, nil, fmt.Errorf("lock campaigns: %w", err)
+		b.Queue(`SELECT id, status, budget, credited, debited, starts_at, ends_at
+			FROM campaigns WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, campaignIDs).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				c := &campaignState{}
+				if err := rows.Scan(&c.id, &c.status, &c.budget, &c.credited, &c.debited, &c.startsAt, &c.endsAt); err != nil {
+					return err
+				}
+				campaigns[c.id] = c
 			}
-			campaigns[c.id] = c
-		}
-		if err := rows.Err(); err != nil {
-			return nil, nil, fmt.Errorf("lock campaigns: %w", err)
-		}
+			return rows.Err()
+		})
 	}
-	return accounts, campaigns, nil
+	batches := queueLockBatches(&b, groupBatchIDs(group))
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, nil, fmt.Errorf("lock accounts, campaigns and batches: %w", err)
+	}
+	return accounts, campaigns, batches, nil
 }
 
 // writeGroup writes a decided group with one statement per table, sent in

@@ -587,24 +587,22 @@ func (b *batchState) finishIfDone(now time.Time) {
 	}
 }
 
-// lockBatches locks, in id order, the batches a group's transactions belong to.
-func lockBatches(ctx context.Context, tx pgx.Tx, ids []string) (map[string]*batchState, error) {
+// queueLockBatches queues the lock, in id order, of the batches a group's
+// transactions belong to; the map fills when the batch runs.
+func queueLockBatches(b *pgx.Batch, ids []string) map[string]*batchState {
 	batches := make(map[string]*batchState, len(ids))
 	if len(ids) == 0 {
-		return batches, nil
+		return batches
 	}
-	rows, err := tx.Query(ctx, `SELECT `+batchColumns+` FROM batches WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("lock batches: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Batch, error) { return scanBatch(r) })
-	if err != nil {
-		return nil, fmt.Errorf("lock batches: %w", err)
-	}
-	for _, b := range list {
-		batches[b.ID] = &batchState{Batch: b}
-	}
-	return batches, nil
+	b.Queue(`SELECT `+batchColumns+` FROM batches WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE`, ids).
+		Query(func(rows pgx.Rows) error {
+			list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Batch, error) { return scanBatch(r) })
+			for _, bt := range list {
+				batches[bt.ID] = &batchState{Batch: bt}
+			}
+			return err
+		})
+	return batches
 }
 
 // queueBatchUpdates writes the counters of the batches that changed, each
