@@ -40,9 +40,10 @@ var invariantQueries = []struct{ rule, sql string }{
 		SELECT e.id, 0 FROM ledger_entries e
 		WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = e.account_id)
 		   OR NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = e.transaction_id) LIMIT 10`},
-	{"every transaction belongs to a workspace and a partner balance of it", `
+	{"every transaction belongs to a workspace, a partner balance of it, and its batch", `
 		SELECT t.id, 0 FROM transactions t
 		WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = t.workspace_id)
+		   OR (t.batch_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = t.batch_id AND b.workspace_id = t.workspace_id))
 		   OR NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = t.lane_account_id AND a.kind = 'partner'
 				AND a.workspace_id = t.workspace_id AND a.currency = t.currency) LIMIT 10`},
 	{"every event belongs to a workspace", `
