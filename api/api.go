@@ -105,7 +105,10 @@ func (s *Server) enqueue(ctx context.Context, task *asynq.Task, err error) {
 // later requests only mark the lane for one more enqueue when it returns,
 // with the latest of their transaction ids as the TaskID. Every transaction
 // is committed before its lane is marked, so the drain that the following
-// enqueue starts sees it; and should Redis lose the task, the relay finds it.
+// enqueue starts sees it; and should Redis lose the task, the relay finds
+// it. The first request's own enqueue happens before its 202; the loop that
+// enqueues again for later marks runs on a goroutine of its own, so no
+// request waits for others' wake-ups.
 func (s *Server) enqueueTransaction(ctx context.Context, txn ledger.Transaction) {
 	if txn.Status != ledger.StatusPending {
 		return
@@ -115,9 +118,15 @@ func (s *Server) enqueueTransaction(ctx context.Context, txn ledger.Transaction)
 		return // an enqueue in flight will enqueue again for it
 	}
 	ctx = context.WithoutCancel(ctx)
-	for id := txn.ID; id != ""; id = s.lanes.next(txn.LaneID(), lane) {
-		task, err := tasks.NewTransactionApply(id, txn.LaneID())
-		s.enqueue(ctx, task, err)
+	task, err := tasks.NewTransactionApply(txn.ID, txn.LaneID())
+	s.enqueue(ctx, task, err)
+	if id := s.lanes.next(txn.LaneID(), lane); id != "" {
+		go func() {
+			for ; id != ""; id = s.lanes.next(txn.LaneID(), lane) {
+				task, err := tasks.NewTransactionApply(id, txn.LaneID())
+				s.enqueue(ctx, task, err)
+			}
+		}()
 	}
 }
 

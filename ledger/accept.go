@@ -17,12 +17,14 @@ import (
 // Accepting is group commit done by the application. Each accepted
 // transaction must be committed before its 202, and a commit costs far more
 // than the row it writes: measured here, one INSERT per commit tops out near
-// 3,000/s on two cores. So concurrent Submit calls share commits: the first
-// caller to find a free flusher slot becomes a flusher and writes everything
+// 3,000/s on two cores. So concurrent Submit calls share commits: a caller
+// that finds a flusher slot free starts a flusher, which writes everything
 // queued so far with one multi-row INSERT and one commit, then whatever
 // queued meanwhile, until the queue is empty. Alone, a request is written at
 // once, as before; under load, many share one round trip and one fsync. No
-// timer ever delays a request, and no background goroutine has to be run.
+// timer ever delays a request, and flushers live only while there is work.
+// A flusher is a goroutine of its own, never the caller's: a caller waits
+// for the group holding its call, not for the queue to run dry.
 type acceptQueue struct {
 	mu       sync.Mutex
 	waiting  []*acceptCall
@@ -84,16 +86,20 @@ func (l *Ledger) Submit(ctx context.Context, req TransactionRequest) (txn Transa
 	return call.txn, call.replayed, call.err
 }
 
-// enqueue adds a call and, when a flusher slot is free, flushes on the
-// calling goroutine until nothing is waiting.
+// enqueue adds a call and, when a flusher slot is free, starts a flusher
+// that runs until nothing is waiting.
 func (q *acceptQueue) enqueue(call *acceptCall, flush func([]*acceptCall)) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.waiting = append(q.waiting, call)
-	if q.flushing >= acceptFlushersMax {
-		q.mu.Unlock()
-		return
+	if q.flushing < acceptFlushersMax {
+		q.flushing++
+		go q.flushUntilEmpty(flush)
 	}
-	q.flushing++
+}
+
+func (q *acceptQueue) flushUntilEmpty(flush func([]*acceptCall)) {
+	q.mu.Lock()
 	for len(q.waiting) > 0 {
 		n := min(len(q.waiting), acceptGroupMax)
 		group := slices.Clone(q.waiting[:n])
