@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -62,6 +63,10 @@ func (s *Server) createBatch(c *gin.Context) {
 	}
 	for _, lane := range sub.Lanes {
 		task, err := tasks.NewLaneApply(lane, fmt.Sprintf("batch:%s:%d", sub.Batch.ID, lane))
+		s.enqueue(c, task, err)
+	}
+	for _, id := range sub.Deliveries {
+		task, err := tasks.NewWebhookDeliver(id, id+":1", time.Time{})
 		s.enqueue(c, task, err)
 	}
 	if sub.Replayed {

@@ -163,7 +163,11 @@ func (s *Server) createTransaction(c *gin.Context) {
 		fail(c, s.log, onField("walletId", err))
 		return
 	}
-	s.enqueueTransaction(c, txn)
+	if !replayed {
+		// A replay's own wake-up went out with the original; should it
+		// have been lost, the relay finds the transaction.
+		s.enqueueTransaction(c, txn)
+	}
 	if replayed {
 		c.Header("Idempotent-Replayed", "true")
 	}

@@ -40,8 +40,12 @@ const (
 	// acceptGroupMax bounds the rows of one group insert.
 	acceptGroupMax = 256
 	// acceptFlushTimeout bounds one group insert, whatever the caller's
-	// context: a flush serves other callers too.
-	acceptFlushTimeout = 10 * time.Second
+	// context: a flush serves other callers too. A group can only be slow
+	// when one of its referenceIds waits on another transaction that holds
+	// it uncommitted (a bulk payout being stored); past this, every call
+	// of the group retries alone, well within the request's deadline, and
+	// only the one that conflicts waits.
+	acceptFlushTimeout = 2 * time.Second
 )
 
 type acceptCall struct {

@@ -114,10 +114,11 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Appli
 	defer tx.Rollback(ctx)
 
 	// 1. The lane lock: one partner balance, locked once for the group.
-	// Every lock here is FOR NO KEY UPDATE, not FOR UPDATE: inserting a
-	// transaction takes a KEY SHARE lock on its lane and wallet through the
-	// foreign keys, and FOR UPDATE would make every accept wait for the
-	// group being applied on its lane.
+	// Every lock here is FOR NO KEY UPDATE, the weakest lock that keeps
+	// other writers of these rows out: unlike FOR UPDATE it lets the
+	// foreign-key checks of rows that reference them (KEY SHARE) through,
+	// so creating wallets, campaigns' wallets or batch items never waits
+	// for a group.
 	var (
 		lane        = account{id: laneID, kind: "partner"}
 		workspaceID string
@@ -136,7 +137,9 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Appli
 		group   []pending
 		laneErr error
 	)
-	b.Queue(`SELECT workspace_id, currency, balance, now() FROM ledger_accounts
+	// The group's time is read once the lock is held, not at BEGIN: the
+	// outcome happens now, after any wait for another group of the lane.
+	b.Queue(`SELECT workspace_id, currency, balance, clock_timestamp() FROM ledger_accounts
 		WHERE id = $1 AND kind = 'partner' FOR NO KEY UPDATE`, laneID).QueryRow(func(row pgx.Row) error {
 		laneErr = row.Scan(&workspaceID, &cur, &lane.balance, &now)
 		return nil
@@ -159,6 +162,23 @@ func (l *Ledger) applyGroup(ctx context.Context, laneID int64, limit int) (Appli
 	}
 	if laneErr != nil {
 		return Applied{}, fmt.Errorf("apply lane %d: lock: %w", laneID, noRows(laneErr, ErrNotFound))
+	}
+	// A queue row whose transaction is no longer pending must not stop its
+	// lane: it is dropped, never applied again. (Only a process writing
+	// outcomes without the queue, one that predates it, could leave one.)
+	var stale []string
+	group = slices.DeleteFunc(group, func(p pending) bool {
+		if p.Status != StatusPending {
+			stale = append(stale, p.ID)
+			return true
+		}
+		return false
+	})
+	if len(stale) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM pending_transactions WHERE lane_account_id = $1 AND transaction_id = ANY ($2)`,
+			laneID, stale); err != nil {
+			return Applied{}, fmt.Errorf("apply lane %d: drop stale queue rows: %w", laneID, err)
+		}
 	}
 	if len(group) == 0 {
 		return Applied{}, tx.Commit(ctx)

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -108,6 +109,10 @@ type Submitted struct {
 	Batch    Batch
 	Lanes    []int64
 	Replayed bool
+	// Deliveries are the webhook deliveries of a batch.completed written at
+	// submission (a batch whose every item was skipped), for the caller to
+	// enqueue.
+	Deliveries []string
 }
 
 func (r BatchRequest) fingerprint() []byte {
@@ -201,7 +206,7 @@ func (l *Ledger) SubmitBatch(ctx context.Context, req BatchRequest, resolve Cons
 		used = append(used, id)
 	}
 	slices.Sort(used)
-	return Submitted{Batch: batch, Lanes: used}, nil
+	return Submitted{Batch: batch, Lanes: used, Deliveries: deliveries}, nil
 }
 
 // checkItemReferences refuses a batch that names one referenceId twice.
@@ -421,6 +426,11 @@ func ensureWallets(ctx context.Context, tx pgx.Tx, workspaceID string, keys map[
 	if len(missing) == 0 {
 		return nil
 	}
+	// Created in one order, so two batches creating the same wallets never
+	// wait on each other's unique keys in a cycle.
+	slices.SortFunc(missing, func(a, b walletKey) int {
+		return cmp.Or(cmp.Compare(a.consumerID, b.consumerID), cmp.Compare(a.currency, b.currency), cmp.Compare(a.campaignID, b.campaignID))
+	})
 
 	// Account ids are drawn first so each new wallet knows its account.
 	rows, err := tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence('ledger_accounts', 'id')) FROM generate_series(1, $1)`, len(missing))
@@ -509,6 +519,9 @@ func insertItems(ctx context.Context, tx pgx.Tx, req BatchRequest, batchID strin
 			SELECT id, $1, ref, type, wallet, lane, amount, currency, description, fp, $2
 			FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::bytea[])
 				AS u(id, ref, type, wallet, lane, amount, currency, description, fp)
+			-- One order for every multi-row insert (accept groups sort the
+			-- same way), so two never wait on each other's keys in a cycle.
+			ORDER BY ref
 			ON CONFLICT (workspace_id, reference_id) DO NOTHING RETURNING lane_account_id, id, created_at
 		), queued AS (
 			INSERT INTO pending_transactions (lane_account_id, transaction_id, created_at)

@@ -515,3 +515,29 @@ func TestConcurrentSubmitsInGroupsKeepEachAnswer(t *testing.T) {
 		t.Errorf("shared referenceId stored %d times", n)
 	}
 }
+
+// A queue row left behind for a transaction that is no longer pending is
+// dropped by the next group; it neither stops the lane nor applies twice.
+func TestStaleQueueRowDoesNotStopTheLane(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.fund(t, "USD", 1_000)
+	w := f.wallet(t, "USD", nil)
+	done := f.apply(t, f.submit(t, TypeCredit, w.ID, 100, "USD"))
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO pending_transactions (lane_account_id, transaction_id) VALUES ($1, $2)`,
+		done.LaneID(), done.ID); err != nil {
+		t.Fatal(err)
+	}
+	next := f.apply(t, f.submit(t, TypeCredit, w.ID, 50, "USD"))
+	if next.Status != StatusCompleted {
+		t.Fatalf("the lane stopped: %+v", next)
+	}
+	if got := f.balance(t, w.ID); got != 150 {
+		t.Errorf("balance %d, want 150", got)
+	}
+	if n := f.count(t, `SELECT count(*) FROM pending_transactions WHERE transaction_id = $1`, done.ID); n != 0 {
+		t.Error("the stale queue row is still there")
+	}
+	assertInvariants(t)
+}

@@ -8,15 +8,11 @@
 -- are resolved by the ledger in the same statement that inserts the row
 -- (a join on the wallet and the partner balance), neither row is ever
 -- deleted, and the invariant scan (ledger.CheckInvariants) checks that
--- every transaction's workspace and lane exist. The same holds for a bulk
--- payout's items and their batch: the batch row is inserted by the same
--- database transaction just before its items, and checking it 10,000 times
--- is pure cost. The key to the row a client names, the wallet, stays.
+-- every transaction's workspace and lane exist. The keys to the rows a
+-- client names (wallet, batch) stay.
 ALTER TABLE transactions DROP CONSTRAINT transactions_workspace_id_fkey,
-    DROP CONSTRAINT transactions_lane_account_id_fkey,
-    DROP CONSTRAINT transactions_batch_fk;
+    DROP CONSTRAINT transactions_lane_account_id_fkey;
 
 -- +goose Down
-ALTER TABLE transactions ADD CONSTRAINT transactions_batch_fk FOREIGN KEY (batch_id) REFERENCES batches (id),
-    ADD CONSTRAINT transactions_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES workspaces (id),
+ALTER TABLE transactions ADD CONSTRAINT transactions_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES workspaces (id),
     ADD CONSTRAINT transactions_lane_account_id_fkey FOREIGN KEY (lane_account_id) REFERENCES ledger_accounts (id);
