@@ -118,6 +118,12 @@ func (r response) num(key string) int64 {
 // call sends a request; body may be a string (sent as is) or a value (sent as JSON).
 func call(t *testing.T, base, method, path, key string, body any) response {
 	t.Helper()
+	return callWith(t, base, method, path, key, body, http.Header{"Content-Type": {"application/json"}})
+}
+
+// callWith is call with the request's headers given (Content-Type among them).
+func callWith(t *testing.T, base, method, path, key string, body any, header http.Header) response {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -134,10 +140,10 @@ func call(t *testing.T, base, method, path, key string, body any) response {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header = header.Clone()
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -20,24 +20,11 @@ import (
 // postCSV sends a CSV batch with its Idempotency-Key.
 func (p *partner) postCSV(key, body string) response {
 	p.t.Helper()
-	req, err := http.NewRequest("POST", p.base+"/v1/batches", strings.NewReader(body))
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+p.key)
-	req.Header.Set("Content-Type", "text/csv; charset=utf-8")
+	header := http.Header{"Content-Type": {"text/csv; charset=utf-8"}}
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		header.Set("Idempotency-Key", key)
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	r := response{status: res.StatusCode, header: res.Header, raw: string(data)}
-	json.Unmarshal(data, &r.body)
-	return r
+	return callWith(p.t, p.base, "POST", "/v1/batches", p.key, body, header)
 }
 
 // awaitBatch polls a batch until it completes.
