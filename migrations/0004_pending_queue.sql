@@ -28,6 +28,10 @@ CREATE TABLE pending_transactions (
 -- it after every thousand dead rows, without the cost-based pauses.
 ALTER TABLE pending_transactions SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
     autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
+-- Processes older than this migration write pending work without the
+-- queue: stop them before applying it (the ledger drops queue rows whose
+-- transaction is no longer pending, but cannot see pending work that has
+-- no queue row).
 INSERT INTO pending_transactions (lane_account_id, transaction_id, created_at)
     SELECT lane_account_id, id, created_at FROM transactions WHERE status = 'pending';
 DROP INDEX transactions_pending;
