@@ -541,3 +541,39 @@ func TestStaleQueueRowDoesNotStopTheLane(t *testing.T) {
 	}
 	assertInvariants(t)
 }
+
+// Listing pending transactions reads the queue: it lists exactly the
+// workspace's pending ones, newest first, with the other filters and the
+// cursor applied.
+func TestListPendingTransactions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f, other := newFixture(t), newFixture(t)
+	f.fund(t, "USD", 1_000)
+	other.fund(t, "USD", 1_000)
+	w1, w2 := f.wallet(t, "USD", nil), f.wallet(t, "USD", nil)
+	a, b, c := f.submit(t, TypeCredit, w1.ID, 1, "USD"), f.submit(t, TypeCredit, w2.ID, 2, "USD"), f.submit(t, TypeCredit, w1.ID, 3, "USD")
+	other.submit(t, TypeCredit, other.wallet(t, "USD", nil).ID, 4, "USD")
+	ids := func(list []Transaction, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, x := range list {
+			out = append(out, x.ID)
+		}
+		return fmt.Sprint(out)
+	}
+	pending := TransactionFilter{Status: StatusPending}
+	if got, want := ids(f.l.Transactions(ctx, f.workspace, pending, "", 10)), fmt.Sprint([]string{c.ID, b.ID, a.ID}); got != want {
+		t.Errorf("pending %s, want %s", got, want)
+	}
+	if got, want := ids(f.l.Transactions(ctx, f.workspace, TransactionFilter{Status: StatusPending, WalletID: w1.ID}, c.ID, 10)), fmt.Sprint([]string{a.ID}); got != want {
+		t.Errorf("pending of w1 after the cursor %s, want %s", got, want)
+	}
+	f.apply(t, a)
+	if got := ids(f.l.Transactions(ctx, f.workspace, pending, "", 10)); got != "[]" {
+		t.Errorf("pending after applying the lane: %s", got)
+	}
+}

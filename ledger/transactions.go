@@ -204,7 +204,14 @@ type TransactionFilter struct {
 // Transactions lists a workspace's transactions, newest first, after the
 // cursor (an id; empty for the first page).
 func (l *Ledger) Transactions(ctx context.Context, workspaceID string, f TransactionFilter, cursor string, limit int) ([]Transaction, error) {
-	rows, err := l.pool.Query(ctx, `SELECT `+transactionColumns+` FROM transactions t
+	from := `transactions t`
+	if f.Status == StatusPending {
+		// What is pending is exactly what is queued: read the short queue
+		// of the workspace's partner balances, not its whole history.
+		from = `pending_transactions q JOIN transactions t ON t.id = q.transaction_id
+			AND q.lane_account_id IN (SELECT id FROM ledger_accounts WHERE workspace_id = $1 AND kind = 'partner')`
+	}
+	rows, err := l.pool.Query(ctx, `SELECT `+transactionColumns+` FROM `+from+`
 		WHERE t.workspace_id = $1
 		  AND ($2 = '' OR t.wallet_id = $2)
 		  AND ($3 = '' OR t.status = $3)
