@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 
@@ -576,4 +577,89 @@ func TestListPendingTransactions(t *testing.T) {
 	if got := ids(f.l.Transactions(ctx, f.workspace, pending, "", 10)); got != "[]" {
 		t.Errorf("pending after applying the lane: %s", got)
 	}
+}
+
+// Groups over several partner balances at once, racing each other over
+// overlapping sets of lanes while credits, debits and a two-currency batch
+// arrive, apply everything exactly once and keep every invariant.
+func TestConcurrentMultiLaneGroupsKeepInvariants(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	type partner struct {
+		f       *fixture
+		wallets []Wallet
+		lane    int64
+	}
+	var partners []partner
+	var lanes []int64
+	for range 5 {
+		f := newFixture(t)
+		f.l.groupMax = 9
+		f.fund(t, "USD", 5_000)
+		ws := []Wallet{f.wallet(t, "USD", nil), f.wallet(t, "USD", nil)}
+		lane := f.submit(t, TypeCredit, ws[0].ID, 1, "USD").LaneID()
+		partners = append(partners, partner{f, ws, lane})
+		lanes = append(lanes, lane)
+	}
+	// One partner pays in two currencies with one batch: its items sit on
+	// two lanes that groups take together or apart.
+	p0 := partners[0]
+	p0.f.fund(t, "EUR", 5_000)
+	eur := p0.f.wallet(t, "EUR", nil)
+	var items []BatchItem
+	for i := range 40 {
+		cur, w := Currency("USD"), p0.wallets[1].ID
+		if i%2 == 1 {
+			cur, w = "EUR", eur.ID
+		}
+		items = append(items, BatchItem{ReferenceID: fmt.Sprintf("mb-%d", i), Type: TypeCredit, WalletID: w, Amount: 7, Currency: cur})
+	}
+	sub, err := p0.f.l.SubmitBatch(ctx, BatchRequest{WorkspaceID: p0.f.workspace, ReferenceID: "multi", Items: items}, ensureConsumers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lanes = append(lanes, sub.Lanes...)
+
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 7))
+			l := New(db.Pool)
+			l.groupMax = 9
+			for range 60 {
+				p := partners[rng.IntN(len(partners))]
+				typ := TypeCredit
+				if rng.IntN(3) == 0 {
+					typ = TypeDebit
+				}
+				if _, _, err := l.Submit(ctx, TransactionRequest{WorkspaceID: p.f.workspace, ReferenceID: NewID("ref"), Type: typ,
+					WalletID: p.wallets[rng.IntN(2)].ID, Amount: 1 + rng.Int64N(50), Currency: "USD"}); err != nil {
+					t.Error(err)
+					return
+				}
+				if rng.IntN(3) == 0 {
+					subset := slices.Clone(lanes)
+					rng.Shuffle(len(subset), func(i, j int) { subset[i], subset[j] = subset[j], subset[i] })
+					if _, err := l.ApplyLanes(ctx, subset[:1+rng.IntN(len(subset))]); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := New(db.Pool).ApplyLanes(ctx, lanes); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range partners {
+		if n := p.f.count(t, `SELECT count(*) FROM transactions WHERE workspace_id = $1 AND status = 'pending'`, p.f.workspace); n != 0 {
+			t.Errorf("%d transactions of %s still pending", n, p.f.workspace)
+		}
+	}
+	b, err := p0.f.l.Batch(ctx, p0.f.workspace, sub.Batch.ID)
+	if err != nil || b.Status != BatchCompleted || b.Counts.Completed != 40 {
+		t.Errorf("two-lane batch: %+v %v", b, err)
+	}
+	assertInvariants(t)
 }
