@@ -39,26 +39,18 @@ type Options struct {
 
 // Worker applies queued work.
 type Worker struct {
-	opts   Options
-	server *asynq.Server
-	client *asynq.Client
-	sender *webhook.Sender
-	lanes  laneDrains
-	// drainSlots bounds how many lanes are applied at once. Drains beyond
-	// it wait, and meanwhile their lanes gather more pending work: with many
-	// partners, that keeps groups large instead of spending the database on
-	// the fixed cost of many tiny ones.
-	drainSlots chan struct{}
-	metrics    *metrics
-	log        *slog.Logger
+	opts    Options
+	server  *asynq.Server
+	client  *asynq.Client
+	sender  *webhook.Sender
+	drains  drains
+	metrics *metrics
+	log     *slog.Logger
 }
 
 // retryDelayMax caps asynq's exponential backoff: a transaction waiting on
 // a database that is back should not wait minutes more.
 const retryDelayMax = 30 * time.Second
-
-// drainsMax is how many lanes one worker process applies at once.
-const drainsMax = 4
 
 // pollIntervalDefault keeps an idle worker's pickup latency in tens of
 // milliseconds for about 50 small Redis scripts a second.
@@ -83,7 +75,7 @@ func New(opts Options) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{opts: opts, client: asynq.NewClient(opts.Redis), metrics: m, log: opts.Logger,
-		lanes: laneDrains{m: make(map[int64]*laneDrain)}, drainSlots: make(chan struct{}, drainsMax)}
+		drains: drains{waiting: make(map[int64][]chan error), running: make(map[int64]bool)}}
 	if opts.Webhooks != nil {
 		w.sender = webhook.NewSender(opts.Webhooks, opts.WebhookRetrySchedule)
 	}
@@ -124,7 +116,7 @@ func (w *Worker) handleTransactionApply(ctx context.Context, t *asynq.Task) erro
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("%s: %v: %w", t.Type(), err, asynq.SkipRetry)
 	}
-	return w.drain(ctx, p.LaneID, time.Now())
+	return w.drain(ctx, p.LaneID)
 }
 
 func (w *Worker) handleLaneApply(ctx context.Context, t *asynq.Task) error {
@@ -132,61 +124,101 @@ func (w *Worker) handleLaneApply(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("%s: %v: %w", t.Type(), err, asynq.SkipRetry)
 	}
-	return w.drain(ctx, p.LaneID, time.Now())
+	return w.drain(ctx, p.LaneID)
 }
 
-// laneDrains lets one goroutine per process drain a lane at a time. The
-// others wait, and return at once if a drain that began after they arrived
-// succeeded: it saw their transaction, which was committed before its task
-// was enqueued. So a burst of single credits on one hot partner balance costs
-// a few grouped database transactions, not one each.
-type laneDrains struct {
-	mu sync.Mutex
-	m  map[int64]*laneDrain
+// drains runs the lane drains of one worker process. A task asks for its
+// lane to be drained and waits for a drain that starts after it asked: its
+// transaction was committed before the task was enqueued, so that drain
+// sees it. Drains take every lane that is asked for and not already being
+// drained, up to drainLanesMax, and apply them together (ledger.ApplyLanes);
+// at most drainsMax run at once. So a burst of single credits on one hot
+// partner balance costs a few grouped database transactions, not one each,
+// and many partners with a little work each share them too.
+type drains struct {
+	mu      sync.Mutex
+	waiting map[int64][]chan error // lanes asked for, with their askers
+	running map[int64]bool         // lanes in a running drain
+	active  int
 }
 
-type laneDrain struct {
-	mu             sync.Mutex
-	lastSuccessful time.Time // start of the last drain that succeeded
-}
+// Bounds of the drains of one worker process.
+const (
+	// drainsMax is how many drains run at once: enough to overlap one
+	// group's commit with another's work, few enough that lanes wait and
+	// gather more pending work meanwhile.
+	drainsMax = 4
+	// drainLanesMax bounds the partner balances one drain locks together.
+	drainLanesMax = 64
+	// drainTimeout bounds one drain, which serves many tasks.
+	drainTimeout = 2 * time.Minute
+)
 
-func (l *laneDrains) get(id int64) *laneDrain {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	d, ok := l.m[id]
-	if !ok {
-		d = &laneDrain{}
-		l.m[id] = d
-	}
-	return d
-}
-
-func (w *Worker) drain(ctx context.Context, laneID int64, arrived time.Time) error {
-	d := w.lanes.get(laneID)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.lastSuccessful.After(arrived) {
-		return nil
-	}
+func (w *Worker) drain(ctx context.Context, laneID int64) error {
+	done := make(chan error, 1)
+	w.drains.mu.Lock()
+	w.drains.waiting[laneID] = append(w.drains.waiting[laneID], done)
+	w.startDrainsLocked()
+	w.drains.mu.Unlock()
 	select {
-	case w.drainSlots <- struct{}{}:
+	case err := <-done:
+		if errors.Is(err, ledger.ErrNotFound) {
+			return fmt.Errorf("lane %d: %w: %w", laneID, err, asynq.SkipRetry)
+		}
+		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		return ctx.Err() // the drain goes on; asynq retries the task
 	}
-	defer func() { <-w.drainSlots }()
+}
+
+// startDrainsLocked starts drains while a slot is free and some lane is
+// asked for that no drain is applying. Callers hold drains.mu.
+func (w *Worker) startDrainsLocked() {
+	d := &w.drains
+	for d.active < drainsMax {
+		var lanes []int64
+		var askers [][]chan error
+		for lane, waiting := range d.waiting {
+			if d.running[lane] {
+				continue
+			}
+			lanes, askers = append(lanes, lane), append(askers, waiting)
+			if len(lanes) == drainLanesMax {
+				break
+			}
+		}
+		if len(lanes) == 0 {
+			return
+		}
+		for _, lane := range lanes {
+			delete(d.waiting, lane)
+			d.running[lane] = true
+		}
+		d.active++
+		go w.runDrain(lanes, askers)
+	}
+}
+
+func (w *Worker) runDrain(lanes []int64, askers [][]chan error) {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
 	start := time.Now()
-	applied, err := w.opts.Ledger.ApplyLane(ctx, laneID)
+	applied, err := w.opts.Ledger.ApplyLanes(ctx, lanes)
 	w.metrics.observe(applied.Outcomes, time.Since(start))
 	// Groups that committed before an error still have deliveries to send.
 	w.EnqueueDeliveries(ctx, applied.Deliveries)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return fmt.Errorf("lane %d: %w: %w", laneID, err, asynq.SkipRetry)
+	for _, waiting := range askers {
+		for _, done := range waiting {
+			done <- err
+		}
 	}
-	if err != nil {
-		return err
+	w.drains.mu.Lock()
+	for _, lane := range lanes {
+		delete(w.drains.running, lane)
 	}
-	d.lastSuccessful = start
-	return nil
+	w.drains.active--
+	w.startDrainsLocked()
+	w.drains.mu.Unlock()
 }
 
 // EnqueueDeliveries queues the first attempt of new webhook deliveries. A
