@@ -37,33 +37,45 @@ func (l *Ledger) ApplyLane(ctx context.Context, laneID int64) (Applied, error) {
 	return l.ApplyLanes(ctx, []int64{laneID})
 }
 
-// ApplyLanes is ApplyLane for several partner balances at once: each group
-// locks all of them (in id order) and takes up to a full group from each,
-// so many partners with a little pending work each share one database
-// transaction instead of paying for one apiece. It returns ErrNotFound only
-// when none of the lanes exists.
+// ApplyLanes is ApplyLane for several partner balances at once: it applies
+// groups (see ApplyGroup) until none of the lanes has more pending work.
 func (l *Ledger) ApplyLanes(ctx context.Context, laneIDs []int64) (Applied, error) {
-	lanes := slices.Clone(laneIDs)
-	slices.Sort(lanes)
-	lanes = slices.Compact(lanes)
 	var all Applied
-	for conflicts := 0; len(lanes) > 0; {
-		group, full, err := l.applyGroup(ctx, lanes, l.groupMax)
-		if isLockConflict(err) && conflicts < lockConflictRetries {
-			// The group rolled back whole; take it again, here rather
-			// than through the queue's retry delay.
-			conflicts++
-			time.Sleep(time.Duration(conflicts) * 10 * time.Millisecond)
-			continue
-		}
+	for lanes := laneIDs; len(lanes) > 0; {
+		group, full, err := l.ApplyGroup(ctx, lanes)
+		all.Outcomes = append(all.Outcomes, group.Outcomes...)
+		all.Deliveries = append(all.Deliveries, group.Deliveries...)
 		if err != nil {
 			return all, err
 		}
-		all.Outcomes = append(all.Outcomes, group.Outcomes...)
-		all.Deliveries = append(all.Deliveries, group.Deliveries...)
-		lanes = full // only lanes that filled their share may have more
+		lanes = full
 	}
 	return all, nil
+}
+
+// ApplyGroup applies one group over several partner balances: one database
+// transaction locks all of them (in id order) and takes a share of the
+// group from each, so many partners with a little pending work each share
+// one transaction instead of paying for one apiece. A lane's share is
+// groupMax divided among the lanes, so a group stays about groupMax
+// transactions however many lanes it covers. It returns the lanes that
+// filled their share, which may have more pending work, and ErrNotFound
+// only when none of the lanes exists. A deadlock or serialisation failure
+// retakes the group.
+func (l *Ledger) ApplyGroup(ctx context.Context, laneIDs []int64) (Applied, []int64, error) {
+	lanes := slices.Clone(laneIDs)
+	slices.Sort(lanes)
+	lanes = slices.Compact(lanes)
+	share := max(1, l.groupMax/max(1, len(lanes)))
+	for conflicts := 0; ; conflicts++ {
+		group, full, err := l.applyGroup(ctx, lanes, share)
+		if !isLockConflict(err) || conflicts == lockConflictRetries {
+			return group, full, err
+		}
+		// The group rolled back whole; take it again, here rather than
+		// through the queue's retry delay.
+		time.Sleep(time.Duration(conflicts+1) * 10 * time.Millisecond)
+	}
 }
 
 // lockConflictRetries bounds how often ApplyLane takes a group again after
@@ -205,6 +217,9 @@ func (l *Ledger) applyGroup(ctx context.Context, laneIDs []int64, limit int) (Ap
 	// outcomes without the queue, one that predates it, could leave one.)
 	var stale []string
 	group = slices.DeleteFunc(group, func(p pending) bool {
+		if lanes[p.laneID] == nil {
+			return true // not a partner balance this group holds: never touched
+		}
 		if p.Status != StatusPending {
 			stale = append(stale, p.ID)
 			return true

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -76,6 +78,7 @@ func New(opts Options) (*Worker, error) {
 	}
 	w := &Worker{opts: opts, client: asynq.NewClient(opts.Redis), metrics: m, log: opts.Logger,
 		drains: drains{waiting: make(map[int64][]chan error), running: make(map[int64]bool)}}
+	w.drains.ctx, w.drains.cancel = context.WithCancel(context.Background())
 	if opts.Webhooks != nil {
 		w.sender = webhook.NewSender(opts.Webhooks, opts.WebhookRetrySchedule)
 	}
@@ -106,7 +109,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { w.relay(ctx) })
 	<-ctx.Done()
-	w.server.Shutdown()
+	w.server.Shutdown() // waits for the tasks in flight, and so for their drains
+	w.drains.cancel()   // drains of tasks asynq gave up on stop at their next group
+	w.drains.wg.Wait()
 	wg.Wait()
 	return w.client.Close()
 }
@@ -130,16 +135,21 @@ func (w *Worker) handleLaneApply(ctx context.Context, t *asynq.Task) error {
 // drains runs the lane drains of one worker process. A task asks for its
 // lane to be drained and waits for a drain that starts after it asked: its
 // transaction was committed before the task was enqueued, so that drain
-// sees it. Drains take every lane that is asked for and not already being
-// drained, up to drainLanesMax, and apply them together (ledger.ApplyLanes);
-// at most drainsMax run at once. So a burst of single credits on one hot
-// partner balance costs a few grouped database transactions, not one each,
-// and many partners with a little work each share them too.
+// sees it. A drain takes every lane that is asked for and not already being
+// drained, up to drainLanesMax, and applies groups over them
+// (ledger.ApplyGroup), answering and letting go of each lane as soon as a
+// group leaves it with nothing more pending; at most drainsMax run at once.
+// So a burst of single credits on one hot partner balance costs a few
+// grouped database transactions, not one each, many partners with a little
+// work each share them too, and a hot lane never holds the others back.
 type drains struct {
 	mu      sync.Mutex
 	waiting map[int64][]chan error // lanes asked for, with their askers
 	running map[int64]bool         // lanes in a running drain
 	active  int
+	wg      sync.WaitGroup
+	ctx     context.Context // cancelled once the worker has stopped taking tasks
+	cancel  context.CancelFunc
 }
 
 // Bounds of the drains of one worker process.
@@ -150,8 +160,8 @@ const (
 	drainsMax = 4
 	// drainLanesMax bounds the partner balances one drain locks together.
 	drainLanesMax = 64
-	// drainTimeout bounds one drain, which serves many tasks.
-	drainTimeout = 2 * time.Minute
+	// groupTimeout bounds one group of a drain.
+	groupTimeout = time.Minute
 )
 
 func (w *Worker) drain(ctx context.Context, laneID int64) error {
@@ -176,49 +186,104 @@ func (w *Worker) drain(ctx context.Context, laneID int64) error {
 func (w *Worker) startDrainsLocked() {
 	d := &w.drains
 	for d.active < drainsMax {
-		var lanes []int64
-		var askers [][]chan error
+		askers := make(map[int64][]chan error)
 		for lane, waiting := range d.waiting {
 			if d.running[lane] {
 				continue
 			}
-			lanes, askers = append(lanes, lane), append(askers, waiting)
-			if len(lanes) == drainLanesMax {
+			askers[lane] = waiting
+			if len(askers) == drainLanesMax {
 				break
 			}
 		}
-		if len(lanes) == 0 {
+		if len(askers) == 0 {
 			return
 		}
-		for _, lane := range lanes {
+		for lane := range askers {
 			delete(d.waiting, lane)
 			d.running[lane] = true
 		}
 		d.active++
-		go w.runDrain(lanes, askers)
+		d.wg.Add(1)
+		go w.runDrain(askers)
 	}
 }
 
-func (w *Worker) runDrain(lanes []int64, askers [][]chan error) {
-	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-	defer cancel()
-	start := time.Now()
-	applied, err := w.opts.Ledger.ApplyLanes(ctx, lanes)
-	w.metrics.observe(applied.Outcomes, time.Since(start))
-	// Groups that committed before an error still have deliveries to send.
-	w.EnqueueDeliveries(ctx, applied.Deliveries)
-	for _, waiting := range askers {
-		for _, done := range waiting {
+// runDrain applies groups over its lanes until each is left with nothing
+// pending or fails, answering each lane's askers then.
+func (w *Worker) runDrain(askers map[int64][]chan error) {
+	d := &w.drains
+	release := func(lane int64, err error) { // callers hold d.mu
+		for _, done := range askers[lane] {
 			done <- err
 		}
+		delete(askers, lane)
+		delete(d.running, lane)
 	}
-	w.drains.mu.Lock()
+	defer func() {
+		err := fmt.Errorf("drain: %v", recover())
+		d.mu.Lock()
+		for lane := range askers { // only after a panic
+			release(lane, err)
+		}
+		d.active--
+		w.startDrainsLocked()
+		d.mu.Unlock()
+		d.wg.Done()
+	}()
+	for len(askers) > 0 {
+		lanes := slices.Collect(maps.Keys(askers))
+		full, errs := w.applyGroup(lanes)
+		d.mu.Lock()
+		for _, lane := range lanes {
+			switch err, failed := errs[lane]; {
+			case failed:
+				release(lane, err)
+			case slices.Contains(full, lane):
+				// More is pending: the next group serves the askers that
+				// came meanwhile too, since it starts after they asked.
+				askers[lane] = append(askers[lane], d.waiting[lane]...)
+				delete(d.waiting, lane)
+			default:
+				release(lane, nil)
+			}
+		}
+		w.startDrainsLocked() // lanes let go may have new askers
+		d.mu.Unlock()
+	}
+}
+
+// applyGroup applies one group over the lanes. Should it fail, each lane is
+// tried alone, so one lane that cannot be applied never holds the others
+// back; the errors are by lane.
+func (w *Worker) applyGroup(lanes []int64) (full []int64, errs map[int64]error) {
+	apply := func(lanes []int64) ([]int64, error) {
+		ctx, cancel := context.WithTimeout(w.drains.ctx, groupTimeout)
+		defer cancel()
+		start := time.Now()
+		applied, full, err := w.opts.Ledger.ApplyGroup(ctx, lanes)
+		w.metrics.observe(applied.Outcomes, time.Since(start))
+		w.EnqueueDeliveries(ctx, applied.Deliveries)
+		return full, err
+	}
+	full, err := apply(lanes)
+	if err == nil {
+		return full, nil
+	}
+	errs = make(map[int64]error)
+	if len(lanes) == 1 {
+		errs[lanes[0]] = err
+		return nil, errs
+	}
+	full = nil
 	for _, lane := range lanes {
-		delete(w.drains.running, lane)
+		f, err := apply([]int64{lane})
+		if err != nil {
+			errs[lane] = err
+		}
+		full = append(full, f...)
 	}
-	w.drains.active--
-	w.startDrainsLocked()
-	w.drains.mu.Unlock()
+	return full, errs
 }
 
 // EnqueueDeliveries queues the first attempt of new webhook deliveries. A
