@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -75,7 +74,8 @@ func (l *Ledger) Submit(ctx context.Context, req TransactionRequest) (txn Transa
 		if err != nil {
 			return Transaction{}, false, fmt.Errorf("submit %s: metadata: %w", req.ReferenceID, err)
 		}
-		call.meta = ptrString(string(meta))
+		metaJSON := string(meta)
+		call.meta = &metaJSON
 	}
 	l.accept.enqueue(call, l.flushAccepts)
 	select {
@@ -160,7 +160,7 @@ func (l *Ledger) flushAccepts(group []*acceptCall) {
 		ids, ws, refs, types, wallets, amounts, curs, descs, metas, fps, batches)
 	if err == nil {
 		var inserted []Transaction
-		inserted, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Transaction, error) { return scanTransaction(r) })
+		inserted, err = pgx.CollectRows(rows, collectTransaction)
 		for _, t := range inserted {
 			if c := byID[t.ID]; c != nil {
 				c.txn = t
@@ -201,7 +201,7 @@ func (l *Ledger) answerReplays(ctx context.Context, calls map[string]*acceptCall
 	if err != nil {
 		return // the one-by-one path will read them itself
 	}
-	existing, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Transaction, error) { return scanTransaction(r) })
+	existing, err := pgx.CollectRows(rows, collectTransaction)
 	if err != nil {
 		return
 	}
@@ -216,11 +216,7 @@ func (l *Ledger) answerReplays(ctx context.Context, calls map[string]*acceptCall
 			continue
 		}
 		c.fallback, c.txn = false, t
-		if bytes.Equal(t.fingerprint, c.fp) {
-			c.replayed = true
-		} else {
-			c.err = &ConflictError{Fields: c.req.differences(t)}
-		}
+		c.replayed, c.err = c.req.answer(t, c.fp)
 	}
 }
 
@@ -249,10 +245,8 @@ func (l *Ledger) submitOne(ctx context.Context, req TransactionRequest, fp []byt
 		// the partner has no balance in this currency yet.
 		existing, err := l.TransactionByReference(ctx, req.WorkspaceID, req.ReferenceID)
 		if err == nil {
-			if !bytes.Equal(existing.fingerprint, fp) {
-				return existing, false, &ConflictError{Fields: req.differences(existing)}
-			}
-			return existing, true, nil
+			replayed, err := req.answer(existing, fp)
+			return existing, replayed, err
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return Transaction{}, false, err
@@ -266,5 +260,3 @@ func (l *Ledger) submitOne(ctx context.Context, req TransactionRequest, fp []byt
 	}
 	return Transaction{}, false, fmt.Errorf("submit %s: lane account missing after creation", req.ReferenceID)
 }
-
-func ptrString(s string) *string { return &s }

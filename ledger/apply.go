@@ -309,10 +309,7 @@ func (l *Ledger) applyGroup(ctx context.Context, laneIDs []int64, limit int) (Ap
 
 func scanPending(r pgx.CollectableRow) (pending, error) {
 	var p pending
-	err := r.Scan(&p.ID, &p.workspaceID, &p.laneID, &p.ReferenceID, &p.Type, &p.WalletID,
-		&p.Amount, &p.Currency, &p.Status, &p.FailureReason, &p.BatchID, &p.Description, &p.Metadata,
-		&p.fingerprint, &p.CreatedAt, &p.CompletedAt,
-		&p.walletAccountID, &p.walletCurrency, &p.walletStatus, &p.campaignID)
+	err := r.Scan(append(p.fields(), &p.walletAccountID, &p.walletCurrency, &p.walletStatus, &p.campaignID)...)
 	return p, err
 }
 
@@ -426,34 +423,25 @@ func lockGroup(ctx context.Context, tx pgx.Tx, lanes map[int64]*lane, group []pe
 	funding := make(map[int64]*account, len(lanes))
 	// Wallets, then the edges: every group takes them in this order, and
 	// a lane's edges only ever under its lane's lock.
-	b.Queue(`SELECT id, kind, balance FROM ledger_accounts WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE`, accountIDs).
-		Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				a := &account{}
-				if err := rows.Scan(&a.id, &a.kind, &a.balance); err != nil {
-					return err
-				}
-				accounts[a.id] = a
+	lockAccounts := func(rows pgx.Rows) error {
+		for rows.Next() {
+			a := &account{}
+			var ws, cur string
+			if err := rows.Scan(&a.id, &a.kind, &a.balance, &ws, &cur); err != nil {
+				return err
 			}
-			return rows.Err()
-		})
+			accounts[a.id] = a
+			if a.kind == "funding" {
+				funding[laneOf[[2]string{ws, cur}]] = a
+			}
+		}
+		return rows.Err()
+	}
+	b.Queue(`SELECT id, kind, balance, workspace_id, currency FROM ledger_accounts
+		WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE`, accountIDs).Query(lockAccounts)
 	b.Queue(`SELECT a.id, a.kind, a.balance, a.workspace_id, a.currency FROM ledger_accounts a
 		JOIN unnest($1::text[], $2::text[]) AS e(ws, cur) ON a.workspace_id = e.ws AND a.currency = e.cur
-		WHERE a.kind IN ('funding', 'settlement') ORDER BY a.id FOR NO KEY UPDATE`, laneWS, laneCur).
-		Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				a := &account{}
-				var ws, cur string
-				if err := rows.Scan(&a.id, &a.kind, &a.balance, &ws, &cur); err != nil {
-					return err
-				}
-				accounts[a.id] = a
-				if a.kind == "funding" {
-					funding[laneOf[[2]string{ws, cur}]] = a
-				}
-			}
-			return rows.Err()
-		})
+		WHERE a.kind IN ('funding', 'settlement') ORDER BY a.id FOR NO KEY UPDATE`, laneWS, laneCur).Query(lockAccounts)
 	campaigns := make(map[string]*campaignState)
 	if len(campaignIDs) > 0 {
 		b.Queue(`SELECT id, status, budget, credited, debited, starts_at, ends_at

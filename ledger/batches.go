@@ -132,6 +132,9 @@ func (r BatchRequest) fingerprint() []byte {
 const batchColumns = `id, workspace_id, reference_id, status, total, pending, completed, failed, skipped,
 	fingerprint, created_at, completed_at`
 
+// collectBatch is scanBatch for pgx.CollectRows.
+func collectBatch(r pgx.CollectableRow) (Batch, error) { return scanBatch(r) }
+
 func scanBatch(row pgx.Row) (Batch, error) {
 	var b Batch
 	err := row.Scan(&b.ID, &b.workspaceID, &b.ReferenceID, &b.Status, &b.Counts.Total, &b.Counts.Pending,
@@ -609,7 +612,7 @@ func queueLockBatches(b *pgx.Batch, ids []string) map[string]*batchState {
 	}
 	b.Queue(`SELECT `+batchColumns+` FROM batches WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE`, ids).
 		Query(func(rows pgx.Rows) error {
-			list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Batch, error) { return scanBatch(r) })
+			list, err := pgx.CollectRows(rows, collectBatch)
 			for _, bt := range list {
 				batches[bt.ID] = &batchState{Batch: bt}
 			}
@@ -673,7 +676,7 @@ func (l *Ledger) Batches(ctx context.Context, workspaceID, cursor string, limit 
 	if err != nil {
 		return nil, fmt.Errorf("list batches: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Batch, error) { return scanBatch(r) })
+	list, err := pgx.CollectRows(rows, collectBatch)
 	if err != nil {
 		return nil, fmt.Errorf("list batches: %w", err)
 	}

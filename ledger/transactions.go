@@ -128,10 +128,28 @@ const transactionColumns = `t.id, t.workspace_id, t.lane_account_id, t.reference
 
 func scanTransaction(row pgx.Row) (Transaction, error) {
 	var t Transaction
-	err := row.Scan(&t.ID, &t.workspaceID, &t.laneID, &t.ReferenceID, &t.Type, &t.WalletID,
-		&t.Amount, &t.Currency, &t.Status, &t.FailureReason, &t.BatchID, &t.Description, &t.Metadata,
-		&t.fingerprint, &t.CreatedAt, &t.CompletedAt)
+	err := row.Scan(t.fields()...)
 	return t, err
+}
+
+// collectTransaction is scanTransaction for pgx.CollectRows.
+func collectTransaction(r pgx.CollectableRow) (Transaction, error) { return scanTransaction(r) }
+
+// fields are the scan destinations of transactionColumns, in order.
+func (t *Transaction) fields() []any {
+	return []any{&t.ID, &t.workspaceID, &t.laneID, &t.ReferenceID, &t.Type, &t.WalletID,
+		&t.Amount, &t.Currency, &t.Status, &t.FailureReason, &t.BatchID, &t.Description, &t.Metadata,
+		&t.fingerprint, &t.CreatedAt, &t.CompletedAt}
+}
+
+// answer tells what a request means for the transaction already stored
+// under its referenceId: a replay of the same payload, or a conflict
+// naming the fields that differ.
+func (r TransactionRequest) answer(stored Transaction, fp []byte) (replayed bool, err error) {
+	if !bytes.Equal(stored.fingerprint, fp) {
+		return false, &ConflictError{Fields: r.differences(stored)}
+	}
+	return true, nil
 }
 
 // Fund credits a partner balance from the external funding account and
@@ -156,10 +174,9 @@ func (l *Ledger) Fund(ctx context.Context, workspaceID, referenceID string, cur 
 		if err != nil {
 			return Transaction{}, false, err
 		}
-		if !bytes.Equal(txn.fingerprint, fp) {
-			return txn, false, &ConflictError{Fields: req.differences(txn)}
+		if replayed, err = req.answer(txn, fp); err != nil {
+			return txn, false, err
 		}
-		replayed = true
 	case err != nil:
 		return Transaction{}, false, fmt.Errorf("fund %s: %w", referenceID, err)
 	}
@@ -223,7 +240,7 @@ func (l *Ledger) Transactions(ctx context.Context, workspaceID string, f Transac
 	if err != nil {
 		return nil, fmt.Errorf("list transactions: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Transaction, error) { return scanTransaction(r) })
+	list, err := pgx.CollectRows(rows, collectTransaction)
 	if err != nil {
 		return nil, fmt.Errorf("list transactions: %w", err)
 	}
