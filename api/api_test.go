@@ -1,100 +1,64 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
-	"github.com/orbt/orbt/api"
+	"github.com/orbt/orbt/client"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/testenv"
-	"github.com/orbt/orbt/webhook"
-	"github.com/orbt/orbt/worker"
-	"github.com/orbt/orbt/workspace"
+	"github.com/orbt/orbt/teststack"
 )
 
 // redisDB is this package's Redis database index (see the Makefile).
 const redisDB = 1
 
-const adminToken = "test-admin-token"
+const adminToken = teststack.AdminToken
 
 var (
 	db    *testenv.Database
-	stack *testStack
+	stack *teststack.Stack
 )
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, "api", &db))
 }
 
-// testStack is the API and a worker, in-process, over the package's real
-// database and Redis.
-type testStack struct {
-	url    string
-	ledger *ledger.Ledger
-	redis  asynq.RedisClientOpt
-}
-
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-// newServer starts an API over the package database with the given queue.
-func newServer(t *testing.T, queue *asynq.Client) string {
-	t.Helper()
-	srv, err := api.New(api.Options{Ledger: ledger.New(db.Pool), Workspaces: workspace.New(db.Pool), Queue: queue,
-		Webhooks: webhook.NewStore(db.Pool, true), AdminToken: adminToken, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return serve(t, srv)
-}
-
-// serve runs the API on a loopback port until the test ends.
-func serve(t *testing.T, srv *api.Server) string {
-	t.Helper()
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	return ts.URL
-}
-
-// getStack starts the shared API and worker once for the package.
-func getStack(t *testing.T) *testStack {
+// getStack starts the package's shared stack (API and worker) once.
+func getStack(t *testing.T) *teststack.Stack {
 	t.Helper()
 	if stack != nil {
 		return stack
 	}
-	ro := testenv.Redis(t, redisDB)
-	opt := asynq.RedisClientOpt{Addr: ro.Addr, DB: ro.DB}
-	queue := asynq.NewClient(opt)
 	// The shared stack lives for the whole package run; TestMain drops the DB.
-	srv, err := api.New(api.Options{Ledger: ledger.New(db.Pool), Workspaces: workspace.New(db.Pool), Queue: queue,
-		Webhooks: webhook.NewStore(db.Pool, true), Redis: redis.NewClient(&ro), AdminToken: adminToken, Logger: quietLogger()})
+	s, err := teststack.New(db.Pool, testenv.AsynqRedis(testenv.Redis(t, redisDB)), teststack.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
-	w, err := worker.New(worker.Options{Redis: opt, Ledger: ledger.New(db.Pool), Concurrency: 8,
-		Webhooks: webhook.NewStore(db.Pool, true), WebhookRetrySchedule: []time.Duration{100 * time.Millisecond},
-		RelayAfter: time.Second, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go w.Run(context.Background())
-	stack = &testStack{url: ts.URL, ledger: ledger.New(db.Pool), redis: opt}
+	stack = s
 	return stack
+}
+
+// newServer starts an API alone (no worker) over the package database,
+// enqueueing into the given Redis, and returns its URL.
+func newServer(t *testing.T, redis asynq.RedisClientOpt, o teststack.Options) string {
+	t.Helper()
+	o.NoWorker = true
+	s, err := teststack.New(db.Pool, redis, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s.URL
 }
 
 // response is a decoded HTTP answer.
@@ -118,45 +82,23 @@ func (r response) num(key string) int64 {
 // call sends a request; body may be a string (sent as is) or a value (sent as JSON).
 func call(t *testing.T, base, method, path, key string, body any) response {
 	t.Helper()
-	return callWith(t, base, method, path, key, body, http.Header{"Content-Type": {"application/json"}})
+	return callWith(t, base, method, path, key, body, nil)
 }
 
 // callWith is call with the request's headers given (Content-Type among them).
 func callWith(t *testing.T, base, method, path, key string, body any, header http.Header) response {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, base+path, rd)
+	res, err := client.New(base, key, 1).Do(context.Background(), method, path, body, header)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header = header.Clone()
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	r := response{status: res.StatusCode, header: res.Header, raw: string(data)}
-	json.Unmarshal(data, &r.body)
+	r := response{status: res.Status, header: res.Header, raw: string(res.Body)}
+	json.Unmarshal(res.Body, &r.body)
 	if res.Header.Get("X-Request-Id") == "" {
 		t.Errorf("%s %s: no X-Request-Id", method, path)
 	}
-	if res.StatusCode >= 400 && res.Header.Get("Content-Type") != "application/problem+json" {
-		t.Errorf("%s %s: %d with Content-Type %q, want a problem response", method, path, res.StatusCode, res.Header.Get("Content-Type"))
+	if res.Status >= 400 && res.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("%s %s: %d with Content-Type %q, want a problem response", method, path, res.Status, res.Header.Get("Content-Type"))
 	}
 	return r
 }
@@ -182,10 +124,20 @@ func newPartner(t *testing.T, base string, funding int64) *partner {
 	r := expect(t, call(t, base, "POST", "/admin/v1/workspaces", adminToken, map[string]any{"name": "acme"}), 201)
 	p := &partner{t: t, base: base, id: r.str("id"), key: r.str("apiKey")}
 	if funding > 0 {
-		expect(t, call(t, base, "POST", "/admin/v1/workspaces/"+p.id+"/fundings", adminToken,
-			map[string]any{"referenceId": ledger.NewID("fund"), "currency": "USD", "amount": funding}), 201)
+		p.fund(store.NewID("fund"), funding)
 	}
 	return p
+}
+
+// fund credits the partner balance and waits until it is applied.
+func (p *partner) fund(ref string, amount int64) response {
+	p.t.Helper()
+	r := expect(p.t, call(p.t, p.base, "POST", "/admin/v1/workspaces/"+p.id+"/fundings", adminToken,
+		map[string]any{"referenceId": ref, "currency": "USD", "amount": amount}), 202)
+	if got := p.await(r.str("id")); got.str("status") != "completed" {
+		p.t.Fatalf("funding: %s", got.raw)
+	}
+	return r
 }
 
 func (p *partner) call(method, path string, body any) response {
@@ -196,7 +148,7 @@ func (p *partner) call(method, path string, body any) response {
 // wallet creates a consumer and a standard USD wallet and returns the wallet id.
 func (p *partner) wallet() string {
 	p.t.Helper()
-	c := expect(p.t, p.call("POST", "/v1/consumers", map[string]any{"externalId": ledger.NewID("user")}), 201)
+	c := expect(p.t, p.call("POST", "/v1/consumers", map[string]any{"externalId": store.NewID("user")}), 201)
 	w := expect(p.t, p.call("POST", "/v1/consumers/"+c.str("id")+"/wallets", map[string]any{"currency": "USD", "type": "standard"}), 201)
 	return w.str("id")
 }
@@ -240,16 +192,33 @@ func (p *partner) partnerBalance() int64 {
 	return 0
 }
 
+// events lists the partner's events of one type, waiting (a few seconds at
+// most) until at least n show: catch-up shows an event once every older
+// write transaction on the server has ended, which other tests' work can
+// hold back for a moment.
+func (p *partner) events(eventType string, n int) []any {
+	p.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := expect(p.t, p.call("GET", "/v1/events?type="+eventType, nil), 200)
+		data := r.body["data"].([]any)
+		if len(data) >= n || time.Now().After(deadline) {
+			return data
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func assertInvariants(t *testing.T) {
 	t.Helper()
-	if err := ledger.New(db.Pool).CheckInvariants(context.Background()); err != nil {
+	if err := ledger.New(db.Pool, nil).CheckInvariants(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestPartnerCreditsAndDebitsEndToEnd(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.url, 10_000)
+	p := newPartner(t, s.URL, 10_000)
 	w := p.wallet()
 
 	credit := expect(t, p.transact("order-1", "credit", w, 2_500), 202)
@@ -297,16 +266,15 @@ func TestPartnerCreditsAndDebitsEndToEnd(t *testing.T) {
 	if len(rest.body["data"].([]any)) != 2 || rest.body["nextCursor"] != nil { // 4 transactions and the funding
 		t.Errorf("second page: %s", rest.raw)
 	}
-	events := expect(t, p.call("GET", "/v1/events?type=transaction.failed", nil), 200)
-	if n := len(events.body["data"].([]any)); n != 2 {
-		t.Errorf("%d transaction.failed events, want 2", n)
+	if events := p.events("transaction.failed", 2); len(events) != 2 {
+		t.Errorf("%d transaction.failed events, want 2", len(events))
 	}
 	assertInvariants(t)
 }
 
 func TestCampaignWalletsRespectBudgetAndStatus(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.url, 10_000)
+	p := newPartner(t, s.URL, 10_000)
 	cmp := expect(t, p.call("POST", "/v1/campaigns", map[string]any{"name": "Spring", "currency": "USD", "budget": 1_000}), 201)
 	c := expect(t, p.call("POST", "/v1/consumers", map[string]any{"externalId": "u-1"}), 201)
 	w := expect(t, p.call("POST", "/v1/consumers/"+c.str("id")+"/wallets",
@@ -339,7 +307,7 @@ func TestCampaignWalletsRespectBudgetAndStatus(t *testing.T) {
 
 func TestConcurrentDuplicatesPayOnce(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.url, 10_000)
+	p := newPartner(t, s.URL, 10_000)
 	w := p.wallet()
 	const clients = 32
 	results := make(chan response, clients)
@@ -391,14 +359,14 @@ func TestConcurrentDuplicatesPayOnce(t *testing.T) {
 
 func TestKeysScopesAndRevocation(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.url, 1_000)
+	p := newPartner(t, s.URL, 1_000)
 	w := p.wallet()
 	rk := expect(t, p.call("POST", "/v1/api-keys", map[string]any{"name": "dashboard", "scope": "read"}), 201)
 	readKey := rk.str("key")
 	if !strings.HasPrefix(readKey, rk.str("prefix")) || rk.str("scope") != "read" {
 		t.Fatalf("read key: %s", rk.raw)
 	}
-	reader := &partner{t: t, base: s.url, id: p.id, key: readKey}
+	reader := &partner{t: t, base: s.URL, id: p.id, key: readKey}
 	expect(t, reader.call("GET", "/v1/wallets/"+w, nil), 200)
 	r := expect(t, reader.transact("ro-1", "credit", w, 1), 403)
 	if r.str("code") != "insufficient_scope" {
@@ -415,9 +383,9 @@ func TestKeysScopesAndRevocation(t *testing.T) {
 	}
 	expect(t, p.call("DELETE", "/v1/api-keys/"+rk.str("id"), nil), 204)
 	expect(t, reader.call("GET", "/v1/wallets/"+w, nil), 401)
-	expect(t, call(t, s.url, "GET", "/v1/workspace", "", nil), 401)
-	expect(t, call(t, s.url, "GET", "/v1/workspace", "orbt_sk_nonsense", nil), 401)
-	expect(t, call(t, s.url, "POST", "/admin/v1/workspaces", p.key, map[string]any{"name": "x"}), 401)
+	expect(t, call(t, s.URL, "GET", "/v1/workspace", "", nil), 401)
+	expect(t, call(t, s.URL, "GET", "/v1/workspace", "orbt_sk_nonsense", nil), 401)
+	expect(t, call(t, s.URL, "POST", "/admin/v1/workspaces", p.key, map[string]any{"name": "x"}), 401)
 	if n := p.balance(w); n != 0 {
 		t.Errorf("balance %d, want 0", n)
 	}
@@ -425,8 +393,8 @@ func TestKeysScopesAndRevocation(t *testing.T) {
 
 func TestWorkspacesAreIsolated(t *testing.T) {
 	s := getStack(t)
-	a := newPartner(t, s.url, 1_000)
-	b := newPartner(t, s.url, 1_000)
+	a := newPartner(t, s.URL, 1_000)
+	b := newPartner(t, s.URL, 1_000)
 	w := a.wallet()
 	txn := expect(t, a.transact("iso-1", "credit", w, 10), 202)
 	a.await(txn.str("id"))
@@ -458,7 +426,9 @@ func TestWorkspacesAreIsolated(t *testing.T) {
 // A transaction whose task never reached Redis is applied by the relay.
 func TestRelayAppliesTransactionsRedisLost(t *testing.T) {
 	getStack(t) // the shared worker runs the relay every half second
-	base := newServer(t, nil)
+	// An API whose queue is a Redis database no worker reads.
+	lost := testenv.AsynqRedis(testenv.Redis(t, redisDB+10))
+	base := newServer(t, lost, teststack.Options{})
 	p := newPartner(t, base, 1_000)
 	w := p.wallet()
 	r := expect(t, p.transact("lost-1", "credit", w, 300), 202)
@@ -471,8 +441,7 @@ func TestRelayAppliesTransactionsRedisLost(t *testing.T) {
 // transaction), and the relay applies it.
 func TestRedisDownStillAccepts(t *testing.T) {
 	getStack(t)
-	deadQueue := asynq.NewClient(asynq.RedisClientOpt{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond})
-	base := newServer(t, deadQueue)
+	base := newServer(t, asynq.RedisClientOpt{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond}, teststack.Options{})
 	p := newPartner(t, base, 1_000)
 	w := p.wallet()
 	for i := range 3 {
@@ -487,12 +456,10 @@ func TestRedisDownStillAccepts(t *testing.T) {
 // A task deleted from Redis (flushed, archived and trimmed) is covered by the relay.
 func TestRelayCoversDeletedTask(t *testing.T) {
 	s := getStack(t)
-	ro := testenv.RedisOptions(redisDB)
 	// A second API whose queue is a Redis database no worker reads: the
 	// task sits there, as good as lost.
-	ro.DB = redisDB + 10
-	orphan := asynq.NewClient(asynq.RedisClientOpt{Addr: ro.Addr, DB: ro.DB})
-	base := newServer(t, orphan)
+	ro := testenv.Redis(t, redisDB+11)
+	base := newServer(t, testenv.AsynqRedis(ro), teststack.Options{})
 	p := newPartner(t, base, 1_000)
 	w := p.wallet()
 	r := expect(t, p.transact("orphan-1", "credit", w, 50), 202)
@@ -513,12 +480,12 @@ func TestPostgresDownIs503(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	srv, err := api.New(api.Options{Ledger: ledger.New(pool), Workspaces: workspace.New(pool), AdminToken: adminToken, Logger: quietLogger()})
+	down, err := teststack.New(pool, testenv.AsynqRedis(testenv.Redis(t, redisDB)), teststack.Options{NoWorker: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
+	defer down.Stop()
+	ts := struct{ URL string }{down.URL}
 	for _, path := range []string{"/v1/workspace", "/readyz"} {
 		r := call(t, ts.URL, "GET", path, "orbt_sk_anything", nil)
 		if r.status != 503 || r.header.Get("Retry-After") == "" {

@@ -11,7 +11,7 @@ import (
 // nothing.
 func TestMalformedRequestsAre4xxAndChangeNothing(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.url, 10_000)
+	p := newPartner(t, s.URL, 10_000)
 	w := p.wallet()
 	valid := func(ref, extra string) string {
 		return fmt.Sprintf(`{"referenceId":%q,"type":"credit","walletId":%q,"amount":100,"currency":"USD"%s}`, ref, w, extra)
@@ -80,7 +80,7 @@ func TestMalformedRequestsAre4xxAndChangeNothing(t *testing.T) {
 // The other write routes validate the same way.
 func TestMalformedObjectsAre4xx(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.url, 0)
+	p := newPartner(t, s.URL, 0)
 	c := expect(t, p.call("POST", "/v1/consumers", map[string]any{"externalId": "ok-1"}), 201).str("id")
 	cases := []struct {
 		method, path, body string
@@ -136,9 +136,9 @@ func FuzzCreateTransaction(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		s := getStack(t)
-		p := fuzzPartner(t, s.url)
+		p := fuzzPartner(t, s.URL)
 		body = strings.ReplaceAll(body, "wal_x", p.walletID)
-		req, _ := http.NewRequest("POST", s.url+"/v1/transactions", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", s.URL+"/v1/transactions", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+p.key)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -14,8 +14,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
-	"github.com/orbt/orbt/tasks"
+	"github.com/orbt/orbt/server"
+	"github.com/orbt/orbt/validate"
 	"github.com/orbt/orbt/workspace"
 )
 
@@ -24,8 +26,10 @@ const (
 	batchBodyBytesMax = 8 << 20 // 8 MiB
 	// batchItemsMaxDefault applies when Options.BatchItemsMax is unset.
 	batchItemsMaxDefault = 10_000
-	// itemErrorsMax bounds the per-item errors one refusal lists.
-	itemErrorsMax = 500
+	// batchRequestTimeout bounds a bulk payout's request: up to 10,000
+	// items written in one database transaction, seconds of work when
+	// several arrive at once.
+	batchRequestTimeout = time.Minute
 )
 
 // batchItemRequest is one item of a batch as a client sends it, in JSON or
@@ -49,36 +53,28 @@ type batchRequest struct {
 // createBatch stores a bulk payout with all its items and answers 202; the
 // worker applies the items lane by lane, and the batch completes when none
 // is pending.
-func (s *Server) createBatch(c *gin.Context) {
-	req, p := s.readBatch(c)
+func (a *API) createBatch(c *gin.Context) {
+	req, p := a.readBatch(c)
 	if p != nil {
-		abort(c, p)
+		server.Abort(c, p)
 		return
 	}
 	req.WorkspaceID = wsID(c)
-	sub, err := s.ledger.SubmitBatch(c, req, workspace.EnsureConsumers)
+	sub, err := a.ledger.SubmitBatch(c, req, workspace.EnsureConsumers)
 	if err != nil {
-		fail(c, s.log, err)
+		a.fail(c, err)
 		return
 	}
-	for _, lane := range sub.Lanes {
-		task, err := tasks.NewLaneApply(lane, fmt.Sprintf("batch:%s:%d", sub.Batch.ID, lane))
-		s.enqueue(c, task, err)
-	}
-	for _, id := range sub.Deliveries {
-		task, err := tasks.NewWebhookDeliver(id, id+":1", time.Time{})
-		s.enqueue(c, task, err)
-	}
-	if sub.Replayed {
-		c.Header("Idempotent-Replayed", "true")
-	}
+	a.queue.BatchLanes(c, sub.Batch.ID, sub.Lanes)
+	a.queue.Deliveries(c, sub.Deliveries)
+	replayed(c, sub.Replayed)
 	c.JSON(http.StatusAccepted, sub.Batch)
 }
 
 // readBatch reads a JSON or CSV batch and validates every item, so a
 // malformed item refuses the whole batch with all the errors at once.
-func (s *Server) readBatch(c *gin.Context) (ledger.BatchRequest, *problem) {
-	itemsMax := s.opts.BatchItemsMax
+func (a *API) readBatch(c *gin.Context) (ledger.BatchRequest, *httperr.Error) {
+	itemsMax := a.opts.BatchItemsMax
 	if itemsMax <= 0 {
 		itemsMax = batchItemsMaxDefault
 	}
@@ -86,71 +82,71 @@ func (s *Server) readBatch(c *gin.Context) (ledger.BatchRequest, *problem) {
 	var (
 		req   batchRequest
 		lines []int // CSV line of each item, for error messages
-		v     validator
+		v     validate.Validator
 	)
 	switch mediaType {
 	case "text/csv":
-		var p *problem
+		var p *httperr.Error
 		req.ReferenceID = c.GetHeader("Idempotency-Key")
-		v.token("Idempotency-Key", req.ReferenceID, referenceIDLenMax)
+		v.Token("Idempotency-Key", req.ReferenceID, validate.ReferenceIDLenMax)
 		req.Items, lines, p = readCSVItems(c, itemsMax)
 		if p != nil {
 			return ledger.BatchRequest{}, p
 		}
 	default: // JSON, whatever the client called it (curl -d sends a form type)
-		if p := decodeJSONLimit(c, &req, batchBodyBytesMax); p != nil {
+		if p := validate.DecodeJSON(c.Writer, c.Request, &req, batchBodyBytesMax); p != nil {
 			return ledger.BatchRequest{}, p
 		}
-		v.token("referenceId", req.ReferenceID, referenceIDLenMax)
+		v.Token("referenceId", req.ReferenceID, validate.ReferenceIDLenMax)
 	}
 	switch {
 	case len(req.Items) == 0:
-		v.add("items", "must hold at least one item")
+		v.Add("items", "must hold at least one item")
 	case len(req.Items) > itemsMax:
-		v.add("items", fmt.Sprintf("must hold at most %d items", itemsMax))
+		v.Add("items", fmt.Sprintf("must hold at most %d items", itemsMax))
 	}
-	if p := v.problem(); p != nil {
+	if p := v.Err(); p != nil {
 		return ledger.BatchRequest{}, p
 	}
 
 	out := ledger.BatchRequest{ReferenceID: req.ReferenceID, Items: make([]ledger.BatchItem, len(req.Items))}
-	var errs []fieldError
+	var errs []httperr.FieldError
 	for i, it := range req.Items {
-		var iv validator
+		var iv validate.Validator
 		out.Items[i] = it.validate(&iv)
-		for _, e := range iv.errs {
-			errs = append(errs, itemError(i, e.Field, e.Message, lines))
+		for _, e := range iv.Errs {
+			errs = append(errs, httperr.ItemField(i, e.Field, e.Message, lines))
 		}
 	}
 	if len(errs) > 0 {
-		return ledger.BatchRequest{}, itemsProblem(http.StatusBadRequest, "validation_error",
+		return ledger.BatchRequest{}, httperr.Items(http.StatusBadRequest, "validation_error",
 			"Some items are invalid; nothing was stored.", errs)
 	}
 	return out, nil
 }
 
-func (r batchItemRequest) validate(v *validator) ledger.BatchItem {
-	v.token("referenceId", r.ReferenceID, referenceIDLenMax)
-	v.oneOf("type", r.Type, ledger.TypeCredit, ledger.TypeDebit)
+func (r batchItemRequest) validate(v *validate.Validator) ledger.BatchItem {
+	v.Token("referenceId", r.ReferenceID, validate.ReferenceIDLenMax)
+	v.OneOf("type", r.Type, ledger.TypeCredit, ledger.TypeDebit)
 	switch {
 	case r.WalletID != "" && r.ConsumerExternalID != "":
-		v.add("walletId", "give walletId or consumerExternalId, not both")
+		v.Add("walletId", "give walletId or consumerExternalId, not both")
 	case r.WalletID != "":
-		v.token("walletId", r.WalletID, idLenMax)
+		v.Token("walletId", r.WalletID, validate.IDLenMax)
 		if r.CampaignID != "" {
-			v.add("campaignId", "goes with consumerExternalId; a walletId already names its campaign")
+			v.Add("campaignId", "goes with consumerExternalId; a walletId already names its campaign")
 		}
 	case r.ConsumerExternalID != "":
-		v.token("consumerExternalId", r.ConsumerExternalID, referenceIDLenMax)
+		v.Token("consumerExternalId", r.ConsumerExternalID, validate.ReferenceIDLenMax)
 		if r.CampaignID != "" {
-			v.token("campaignId", r.CampaignID, idLenMax)
+			v.Token("campaignId", r.CampaignID, validate.IDLenMax)
 		}
 	default:
-		v.add("walletId", "is required, or consumerExternalId")
+		v.Add("walletId", "is required, or consumerExternalId")
 	}
-	v.amount("amount", r.Amount)
-	cur := v.currency("currency", r.Currency)
-	v.optText("description", r.Description, descriptionLenMax)
+	v.Amount("amount", r.Amount)
+	cur := v.Currency("currency", r.Currency)
+	v.OptText("description", r.Description, validate.DescriptionLenMax)
 	return ledger.BatchItem{ReferenceID: r.ReferenceID, Type: r.Type, WalletID: r.WalletID,
 		ConsumerExternalID: r.ConsumerExternalID, CampaignID: r.CampaignID, Amount: r.Amount, Currency: cur,
 		Description: r.Description}
@@ -182,7 +178,7 @@ var csvColumns = map[string]func(it *batchItemRequest, value string) error{
 }
 
 // readCSVItems reads a CSV body: a header row, then one item per row.
-func readCSVItems(c *gin.Context, itemsMax int) ([]batchItemRequest, []int, *problem) {
+func readCSVItems(c *gin.Context, itemsMax int) ([]batchItemRequest, []int, *httperr.Error) {
 	r := csv.NewReader(http.MaxBytesReader(c.Writer, c.Request.Body, batchBodyBytesMax))
 	r.ReuseRecord = true
 	header, err := r.Read()
@@ -192,26 +188,26 @@ func readCSVItems(c *gin.Context, itemsMax int) ([]batchItemRequest, []int, *pro
 	header = slices.Clone(header) // ReuseRecord: later reads overwrite it
 	setters := make([]func(*batchItemRequest, string) error, len(header))
 	seen := map[string]bool{}
-	var v validator
+	var v validate.Validator
 	for i, name := range header {
 		name = strings.TrimPrefix(name, "\ufeff") // a spreadsheet's byte order mark
 		header[i] = name
 		setters[i] = csvColumns[name]
 		switch {
 		case setters[i] == nil:
-			v.add("header", fmt.Sprintf("column %d %q is not one of referenceId, walletId, consumerExternalId, type, amount, currency, campaignId, description", i+1, name))
+			v.Add("header", fmt.Sprintf("column %d %q is not one of referenceId, walletId, consumerExternalId, type, amount, currency, campaignId, description", i+1, name))
 		case seen[name]:
-			v.add("header", fmt.Sprintf("column %q appears twice", name))
+			v.Add("header", fmt.Sprintf("column %q appears twice", name))
 		}
 		seen[name] = true
 	}
-	if p := v.problem(); p != nil {
+	if p := v.Err(); p != nil {
 		return nil, nil, p
 	}
 	var (
 		items []batchItemRequest
 		lines []int
-		errs  []fieldError
+		errs  []httperr.FieldError
 	)
 	for {
 		record, err := r.Read()
@@ -222,84 +218,62 @@ func readCSVItems(c *gin.Context, itemsMax int) ([]batchItemRequest, []int, *pro
 			return nil, nil, csvProblem(err, "")
 		}
 		if len(items) == itemsMax {
-			return nil, nil, validationProblem([]fieldError{{Field: "items", Message: fmt.Sprintf("must hold at most %d items", itemsMax)}})
+			return nil, nil, httperr.Validation(httperr.FieldError{Field: "items", Message: fmt.Sprintf("must hold at most %d items", itemsMax)})
 		}
 		line, _ := r.FieldPos(0)
 		var it batchItemRequest
 		for i, value := range record {
 			if err := setters[i](&it, value); err != nil {
-				errs = append(errs, fieldError{Field: fmt.Sprintf("items[%d].%s", len(items), header[i]), Message: err.Error(),
-					Item: ptr(len(items)), Line: line})
+				errs = append(errs, httperr.ItemField(len(items), header[i], err.Error(), nil))
+				errs[len(errs)-1].Line = line
 			}
 		}
 		items = append(items, it)
 		lines = append(lines, line)
 	}
 	if len(errs) > 0 {
-		return nil, nil, itemsProblem(http.StatusBadRequest, "validation_error", "Some rows are invalid; nothing was stored.", errs)
+		return nil, nil, httperr.Items(http.StatusBadRequest, "validation_error", "Some rows are invalid; nothing was stored.", errs)
 	}
 	return items, lines, nil
 }
 
-func csvProblem(err error, detail string) *problem {
-	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
-		return newProblem(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("The body is larger than %d bytes.", maxErr.Limit))
+func csvProblem(err error, detail string) *httperr.Error {
+	if e := validate.TooLarge(err); e != nil {
+		return e
 	}
 	if detail == "" || !errors.Is(err, io.EOF) {
 		detail = "The body is not valid CSV: " + err.Error()
 	}
-	return newProblem(http.StatusBadRequest, "invalid_csv", detail)
+	return httperr.New(http.StatusBadRequest, "invalid_csv", detail)
 }
 
-// itemError names a field of one item, with its CSV line when it came from one.
-func itemError(item int, field, msg string, lines []int) fieldError {
-	e := fieldError{Field: fmt.Sprintf("items[%d].%s", item, field), Message: msg, Item: ptr(item)}
-	if item < len(lines) {
-		e.Line = lines[item]
-	}
-	return e
-}
-
-// itemsProblem lists per-item errors, at most itemErrorsMax of them.
-func itemsProblem(status int, code, detail string, errs []fieldError) *problem {
-	if len(errs) > itemErrorsMax {
-		detail += fmt.Sprintf(" The first %d of %d errors are listed.", itemErrorsMax, len(errs))
-		errs = errs[:itemErrorsMax]
-	}
-	return newProblem(status, code, detail, errs...)
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func (s *Server) getBatch(c *gin.Context) {
-	b, err := s.ledger.Batch(c, wsID(c), c.Param("id"))
+func (a *API) getBatch(c *gin.Context) {
+	b, err := a.ledger.Batch(c, wsID(c), c.Param("id"))
 	if err != nil {
-		fail(c, s.log, err)
+		a.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, b)
 }
 
-func (s *Server) listBatches(c *gin.Context) {
-	pg, p := readPage(c)
-	if p != nil {
-		abort(c, p)
+func (a *API) listBatches(c *gin.Context) {
+	pg, ok := page(c, validate.IDKey("bat"))
+	if !ok {
 		return
 	}
-	batches, err := s.ledger.Batches(c, wsID(c), pg.cursor, pg.limit+1)
+	batches, err := a.ledger.Batches(c, wsID(c), pg.Key, pg.Limit+1)
 	if err != nil {
-		fail(c, s.log, err)
+		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, pageOf(batches, pg.limit, func(b ledger.Batch) string { return b.ID }))
+	c.JSON(http.StatusOK, validate.PageOf(batches, pg.Limit, func(b ledger.Batch) string { return b.ID }))
 }
 
 // listBatchTransactions lists a batch's items, e.g. ?status=failed.
-func (s *Server) listBatchTransactions(c *gin.Context) {
-	if _, err := s.ledger.Batch(c, wsID(c), c.Param("id")); err != nil {
-		fail(c, s.log, err)
+func (a *API) listBatchTransactions(c *gin.Context) {
+	if _, err := a.ledger.Batch(c, wsID(c), c.Param("id")); err != nil {
+		a.fail(c, err)
 		return
 	}
-	s.listTransactionsWhere(c, ledger.TransactionFilter{BatchID: c.Param("id")})
+	a.listTransactionsWhere(c, ledger.TransactionFilter{BatchID: c.Param("id")})
 }

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orbt/orbt/api"
-	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/app"
+	"github.com/orbt/orbt/testenv"
+	"github.com/orbt/orbt/teststack"
 	"github.com/orbt/orbt/webhooksig"
-	"github.com/orbt/orbt/workspace"
 )
 
 // postCSV sends a CSV batch with its Idempotency-Key.
@@ -56,7 +56,7 @@ func counts(r response) map[string]int64 {
 // batch completes and says so with a batch.completed event.
 func TestBulkPayoutEndToEnd(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.url, 1_000_000)
+	p := newPartner(t, s.URL, 1_000_000)
 	existing := p.wallet()
 	var items []map[string]any
 	for i := range 1000 {
@@ -95,10 +95,9 @@ func TestBulkPayoutEndToEnd(t *testing.T) {
 	if len(member.body["data"].([]any)) != 1 {
 		t.Errorf("consumer member-998 not created: %s", member.raw)
 	}
-	events := expect(t, p.call("GET", "/v1/events?type=batch.completed", nil), 200)
-	ev := events.body["data"].([]any)
+	ev := p.events("batch.completed", 1)
 	if len(ev) != 1 || ev[0].(map[string]any)["data"].(map[string]any)["id"] != id {
-		t.Errorf("batch.completed events: %s", events.raw)
+		t.Errorf("batch.completed events: %v", ev)
 	}
 
 	replay := expect(t, p.call("POST", "/v1/batches", body), 202)
@@ -115,7 +114,7 @@ func TestBulkPayoutEndToEnd(t *testing.T) {
 
 func TestBulkPayoutFromCSV(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.url, 10_000)
+	p := newPartner(t, s.URL, 10_000)
 	cmp := expect(t, p.call("POST", "/v1/campaigns", map[string]any{"name": "Launch", "currency": "USD", "budget": 500}), 201)
 	csv := "amount,currency,type,consumerExternalId,referenceId,campaignId\n" +
 		"300,USD,credit,csv-a,r1," + cmp.str("id") + "\n" +
@@ -150,12 +149,8 @@ func fieldsOf(r response) []string {
 // A malformed item refuses the whole batch with errors naming item and
 // field (and the CSV line), and nothing is stored or moved.
 func TestMalformedBatchesAreRefusedWhole(t *testing.T) {
-	srv, err := api.New(api.Options{Ledger: ledger.New(db.Pool), Workspaces: workspace.New(db.Pool),
-		AdminToken: adminToken, BatchItemsMax: 5, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := serve(t, srv)
+	getStack(t) // its worker applies the funding
+	base := newServer(t, testenv.AsynqRedis(testenv.RedisOptions(redisDB)), teststack.Options{Settings: app.Settings{BatchItemsMax: 5}})
 	p := newPartner(t, base, 10_000)
 	w := p.wallet()
 	item := func(ref string, extra ...any) map[string]any {
@@ -245,7 +240,7 @@ func TestMalformedBatchesAreRefusedWhole(t *testing.T) {
 // pipeline, signed, with the batch's final counts.
 func TestBatchCompletedIsDeliveredAsAWebhook(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.url, 1_000)
+	p := newPartner(t, s.URL, 1_000)
 	got := make(chan []byte, 4)
 	var secret string
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

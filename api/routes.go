@@ -3,78 +3,58 @@ package api
 import (
 	"net/http"
 
-	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/orbt/orbt/server"
 )
 
-// Handler returns the routes, readable top to bottom as the API's table of
-// contents.
-func (s *Server) Handler() http.Handler {
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	r.HandleMethodNotAllowed = true
-	r.ContextWithFallback = true
-	r.Use(requestID, s.observe, gin.CustomRecovery(s.recoverProblem), deadline)
-	r.NoRoute(func(c *gin.Context) { abort(c, newProblem(http.StatusNotFound, "not_found", "No such route.")) })
-	r.NoMethod(func(c *gin.Context) {
-		abort(c, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "This route does not take that method."))
-	})
+// Routes mounts the native API on the server, readable top to bottom as its
+// table of contents.
+func (a *API) Routes(s *server.Server) {
+	admin := s.Engine.Group("/admin/v1", server.RequireAdmin(a.opts.AdminToken, false), validParams)
+	admin.POST("/workspaces", a.adminCreateWorkspace)
+	admin.POST("/workspaces/:id/fundings", a.adminFund)
 
-	r.GET("/healthz", s.healthz)
-	r.GET("/readyz", s.readyz)
-	if s.opts.Gatherer != nil {
-		r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{})))
-	}
-	if s.opts.Ops != nil {
-		r.Any("/ops/*path", s.requireAdmin, gin.WrapH(s.opts.Ops))
-	}
-
-	admin := r.Group("/admin/v1", s.requireAdmin, validParams)
-	admin.POST("/workspaces", s.adminCreateWorkspace)
-	admin.POST("/workspaces/:id/fundings", s.adminFund)
-
-	v1 := r.Group("/v1", s.authenticate, validParams)
+	v1 := s.Engine.Group("/v1", a.authenticate, validParams)
 	write := v1.Group("", requireWrite)
 
-	v1.GET("/workspace", s.getWorkspace)
-	write.POST("/api-keys", s.createKey)
-	v1.GET("/api-keys", s.listKeys)
-	write.DELETE("/api-keys/:id", s.revokeKey)
+	v1.GET("/workspace", a.getWorkspace)
+	write.POST("/api-keys", a.createKey)
+	v1.GET("/api-keys", a.listKeys)
+	write.DELETE("/api-keys/:id", a.revokeKey)
 
-	write.POST("/consumers", s.createConsumer)
-	v1.GET("/consumers", s.listConsumers)
-	v1.GET("/consumers/:id", s.getConsumer)
-	write.PATCH("/consumers/:id", s.updateConsumer)
-	write.POST("/consumers/:id/wallets", s.createWallet)
-	v1.GET("/consumers/:id/wallets", s.listWallets)
+	write.POST("/consumers", a.createConsumer)
+	v1.GET("/consumers", a.listConsumers)
+	v1.GET("/consumers/:id", a.getConsumer)
+	write.PATCH("/consumers/:id", a.updateConsumer)
+	write.POST("/consumers/:id/wallets", a.createWallet)
+	v1.GET("/consumers/:id/wallets", a.listWallets)
 
-	write.POST("/campaigns", s.createCampaign)
-	v1.GET("/campaigns", s.listCampaigns)
-	v1.GET("/campaigns/:id", s.getCampaign)
-	write.PATCH("/campaigns/:id", s.updateCampaign)
+	write.POST("/campaigns", a.createCampaign)
+	v1.GET("/campaigns", a.listCampaigns)
+	v1.GET("/campaigns/:id", a.getCampaign)
+	write.PATCH("/campaigns/:id", a.updateCampaign)
 
-	v1.GET("/wallets/:id", s.getWallet)
-	v1.GET("/wallets/:id/transactions", s.walletStatement)
+	v1.GET("/wallets/:id", a.getWallet)
+	v1.GET("/wallets/:id/transactions", a.walletStatement)
 
-	write.POST("/transactions", s.createTransaction)
-	v1.GET("/transactions", s.listTransactions)
-	v1.GET("/transactions/:id", s.getTransaction)
+	write.POST("/transactions", a.createTransaction)
+	v1.GET("/transactions", a.listTransactions)
+	v1.GET("/transactions/:id", a.getTransaction)
 
-	write.POST("/batches", s.createBatch)
-	v1.GET("/batches", s.listBatches)
-	v1.GET("/batches/:id", s.getBatch)
-	v1.GET("/batches/:id/transactions", s.listBatchTransactions)
+	write.POST("/batches", a.createBatch)
+	s.RouteTimeout(http.MethodPost, "/v1/batches", batchRequestTimeout)
+	v1.GET("/batches", a.listBatches)
+	v1.GET("/batches/:id", a.getBatch)
+	v1.GET("/batches/:id/transactions", a.listBatchTransactions)
 
-	v1.GET("/events", s.listEvents)
-	v1.GET("/events/:id", s.getEvent)
-	write.POST("/events/:id/redeliver", s.redeliverEvent)
+	v1.GET("/events", a.listEvents)
+	v1.GET("/events/:id", a.getEvent)
+	write.POST("/events/:id/redeliver", a.redeliverEvent)
 
-	write.POST("/webhook-endpoints", s.createEndpoint)
-	v1.GET("/webhook-endpoints", s.listEndpoints)
-	v1.GET("/webhook-endpoints/:id", s.getEndpoint)
-	write.PATCH("/webhook-endpoints/:id", s.updateEndpoint)
-	write.DELETE("/webhook-endpoints/:id", s.deleteEndpoint)
-	write.POST("/webhook-endpoints/:id/rotate-secret", s.rotateEndpointSecret)
-	v1.GET("/webhook-endpoints/:id/deliveries", s.listDeliveries)
-	return r
+	write.POST("/webhook-endpoints", a.createEndpoint)
+	v1.GET("/webhook-endpoints", a.listEndpoints)
+	v1.GET("/webhook-endpoints/:id", a.getEndpoint)
+	write.PATCH("/webhook-endpoints/:id", a.updateEndpoint)
+	write.DELETE("/webhook-endpoints/:id", a.deleteEndpoint)
+	write.POST("/webhook-endpoints/:id/rotate-secret", a.rotateEndpointSecret)
+	v1.GET("/webhook-endpoints/:id/deliveries", a.listDeliveries)
 }

@@ -16,7 +16,7 @@ import (
 // delivery log, redelivers, rotates the secret and deletes the endpoint.
 func TestWebhookEndpointsThroughTheAPI(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.url, 1_000)
+	p := newPartner(t, s.URL, 1_000)
 	var mu sync.Mutex
 	var got []http.Header
 	var bodies [][]byte
@@ -68,7 +68,7 @@ func TestWebhookEndpointsThroughTheAPI(t *testing.T) {
 	expect(t, p.call("DELETE", "/v1/webhook-endpoints/"+ep.str("id"), nil), 204)
 	expect(t, p.call("GET", "/v1/webhook-endpoints/"+ep.str("id"), nil), 404)
 
-	other := newPartner(t, s.url, 0)
+	other := newPartner(t, s.URL, 0)
 	expect(t, other.call("GET", "/v1/webhook-endpoints/"+ep.str("id")+"/deliveries", nil), 404)
 	expect(t, other.call("POST", "/v1/events/"+eventID+"/redeliver", nil), 404)
 

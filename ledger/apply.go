@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orbt/orbt/store"
 )
 
 // Outcome is what applying one transaction decided.
@@ -59,7 +61,7 @@ func (l *Ledger) ApplyLanes(ctx context.Context, laneIDs []int64) (Applied, erro
 // one transaction instead of paying for one apiece. A lane's share is
 // groupMax divided among the lanes, so a group stays about groupMax
 // transactions however many lanes it covers. It returns the lanes that
-// filled their share, which may have more pending work, and ErrNotFound
+// filled their share, which may have more pending work, and store.ErrNotFound
 // only when none of the lanes exists. A deadlock or serialisation failure
 // retakes the group.
 func (l *Ledger) ApplyGroup(ctx context.Context, laneIDs []int64) (Applied, []int64, error) {
@@ -198,7 +200,7 @@ func (l *Ledger) applyGroup(ctx context.Context, laneIDs []int64, limit int) (Ap
 		return fail(fmt.Errorf("lock and select pending: %w", err))
 	}
 	if len(lanes) == 0 {
-		return fail(ErrNotFound)
+		return fail(store.ErrNotFound)
 	}
 	var full []int64
 	perLane := make(map[int64]int, len(lanes))
@@ -298,7 +300,7 @@ func (l *Ledger) applyGroup(ctx context.Context, laneIDs []int64, limit int) (Ap
 
 	// 5. Write the group: one round trip, every table once.
 	var deliveries []string
-	if err := writeGroup(ctx, tx, group, entries, accounts, campaigns, batches, events, now, &deliveries); err != nil {
+	if err := l.writeGroup(ctx, tx, group, entries, accounts, campaigns, batches, events, now, &deliveries); err != nil {
 		return fail(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -466,7 +468,7 @@ func lockGroup(ctx context.Context, tx pgx.Tx, lanes map[int64]*lane, group []pe
 // writeGroup writes a decided group with one statement per table, sent in
 // one round trip: each balance and campaign is updated once with the group's
 // sum, never once per transaction.
-func writeGroup(ctx context.Context, tx pgx.Tx, group []pending, entries []entry, accounts map[int64]*account,
+func (l *Ledger) writeGroup(ctx context.Context, tx pgx.Tx, group []pending, entries []entry, accounts map[int64]*account,
 	campaigns map[string]*campaignState, batches map[string]*batchState, events []eventRow, now time.Time, deliveries *[]string) error {
 	var b pgx.Batch
 
@@ -529,7 +531,7 @@ func writeGroup(ctx context.Context, tx pgx.Tx, group []pending, entries []entry
 	if err != nil {
 		return fmt.Errorf("write group: %w", err)
 	}
-	queueEvents(&b, events, deliveries)
+	l.queueEvents(&b, events, deliveries)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("write group: %w", err)
 	}
@@ -555,29 +557,23 @@ func newEvent(workspaceID, typ string, at time.Time, object any) (eventRow, erro
 	if err != nil {
 		return eventRow{}, fmt.Errorf("event %s: %w", typ, err)
 	}
-	return eventRow{id: NewID("evt"), workspaceID: workspaceID, typ: typ, data: data, createdAt: at}, nil
+	return eventRow{id: store.NewID("evt"), workspaceID: workspaceID, typ: typ, data: data, createdAt: at}, nil
 }
 
-// queueEvents writes events and, in the same statement's transaction, one
-// webhook delivery per subscribed enabled endpoint: an outbox, so an event
-// that commits is an event that will be delivered. The new deliveries' ids
-// are appended to *deliveries when the batch runs.
-func queueEvents(b *pgx.Batch, events []eventRow, deliveries *[]string) {
+// queueEvents writes events and, in the same database transaction, their
+// webhook deliveries (the fan-out the webhook package hands the ledger): an
+// outbox, so an event that commits is an event that will be delivered. The
+// new deliveries' ids are appended to *deliveries when the batch runs.
+func (l *Ledger) queueEvents(b *pgx.Batch, events []eventRow, deliveries *[]string) {
 	n := len(events)
 	ids, ws, types, data, at := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
+	refs := make([]EventRef, n)
 	for i, e := range events {
 		ids[i], ws[i], types[i], data[i], at[i] = e.id, e.workspaceID, e.typ, string(e.data), e.createdAt
+		refs[i] = EventRef{ID: e.id, WorkspaceID: e.workspaceID, Type: e.typ}
 	}
 	b.Queue(`INSERT INTO events (id, workspace_id, type, data, created_at)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::timestamptz[])`,
 		ids, ws, types, data, at)
-	b.Queue(`INSERT INTO webhook_deliveries (id, workspace_id, event_id, endpoint_id)
-		SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), e.ws, e.id, ep.id
-		FROM unnest($1::text[], $2::text[], $3::text[]) AS e(id, ws, type)
-		JOIN webhook_endpoints ep ON ep.workspace_id = e.ws AND ep.enabled AND ep.deleted_at IS NULL AND e.type = ANY (ep.events)
-		RETURNING id`, ids, ws, types).Query(func(rows pgx.Rows) error {
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		*deliveries = append(*deliveries, got...)
-		return err
-	})
+	l.fanout(b, refs, deliveries)
 }

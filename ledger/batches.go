@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orbt/orbt/store"
 )
 
 // Batch statuses.
@@ -163,7 +164,7 @@ func (l *Ledger) SubmitBatch(ctx context.Context, req BatchRequest, resolve Cons
 		INSERT INTO batches (id, workspace_id, reference_id, status, total, pending, fingerprint)
 		VALUES ($1, $2, $3, 'processing', $4, $4, $5)
 		ON CONFLICT (workspace_id, reference_id) DO NOTHING RETURNING `+batchColumns,
-		NewID("bat"), req.WorkspaceID, req.ReferenceID, len(req.Items), fp))
+		store.NewID("bat"), req.WorkspaceID, req.ReferenceID, len(req.Items), fp))
 	if errors.Is(err, pgx.ErrNoRows) {
 		tx.Rollback(ctx)
 		return l.replayBatch(ctx, req, fp)
@@ -180,7 +181,7 @@ func (l *Ledger) SubmitBatch(ctx context.Context, req BatchRequest, resolve Cons
 	if err != nil {
 		return Submitted{}, fmt.Errorf("submit batch %s: %w", req.ReferenceID, err)
 	}
-	skipped, err := insertItems(ctx, tx, req, batch.ID, walletIDs, lanes)
+	skipped, err := insertItems(ctx, tx, req, batch.ID, walletIDs)
 	if err != nil {
 		return Submitted{}, fmt.Errorf("submit batch %s: %w", req.ReferenceID, err)
 	}
@@ -195,7 +196,7 @@ func (l *Ledger) SubmitBatch(ctx context.Context, req BatchRequest, resolve Cons
 		if events, err = queueBatchUpdates(&b, []*batchState{state}, nil); err != nil {
 			return Submitted{}, fmt.Errorf("submit batch %s: %w", req.ReferenceID, err)
 		}
-		queueEvents(&b, events, &deliveries)
+		l.queueEvents(&b, events, &deliveries)
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return Submitted{}, fmt.Errorf("submit batch %s: skipped items: %w", req.ReferenceID, err)
 		}
@@ -282,13 +283,6 @@ func batchLanes(ctx context.Context, tx pgx.Tx, req BatchRequest) (map[Currency]
 		lanes[cur] = id
 	}
 	return lanes, rows.Err()
-}
-
-// walletKey names the wallet an item addressed by consumer needs.
-type walletKey struct {
-	consumerID string
-	currency   Currency
-	campaignID string
 }
 
 // resolveWallets returns the wallet id of every item: it checks the wallets
@@ -387,37 +381,7 @@ func resolveWallets(ctx context.Context, tx pgx.Tx, req BatchRequest, resolve Co
 // ensureWallets fills keys with the id of each wallet, creating those that
 // do not exist: one statement per table for all of them.
 func ensureWallets(ctx context.Context, tx pgx.Tx, workspaceID string, keys map[walletKey]string) error {
-	find := func() error {
-		var consumer, cur, campaign []string
-		for k, id := range keys {
-			if id == "" {
-				consumer, cur, campaign = append(consumer, k.consumerID), append(cur, string(k.currency)), append(campaign, k.campaignID)
-			}
-		}
-		if len(consumer) == 0 {
-			return nil
-		}
-		rows, err := tx.Query(ctx, `
-			SELECT k.consumer, k.currency, k.campaign, w.id
-			FROM unnest($1::text[], $2::text[], $3::text[]) AS k(consumer, currency, campaign)
-			JOIN wallets w ON w.consumer_id = k.consumer AND (
-				(k.campaign = '' AND w.type = 'standard' AND w.currency = k.currency) OR
-				(k.campaign <> '' AND w.type = 'campaign' AND w.campaign_id = k.campaign))`,
-			consumer, cur, campaign)
-		if err != nil {
-			return fmt.Errorf("find wallets: %w", err)
-		}
-		for rows.Next() {
-			var k walletKey
-			var id string
-			if err := rows.Scan(&k.consumerID, &k.currency, &k.campaignID, &id); err != nil {
-				return fmt.Errorf("find wallets: %w", err)
-			}
-			keys[k] = id
-		}
-		return rows.Err()
-	}
-	if err := find(); err != nil {
+	if err := findWallets(ctx, tx, keys); err != nil {
 		return err
 	}
 	var missing []walletKey
@@ -429,127 +393,89 @@ func ensureWallets(ctx context.Context, tx pgx.Tx, workspaceID string, keys map[
 	if len(missing) == 0 {
 		return nil
 	}
-	// Created in one order, so two batches creating the same wallets never
-	// wait on each other's unique keys in a cycle.
-	slices.SortFunc(missing, func(a, b walletKey) int {
-		return cmp.Or(cmp.Compare(a.consumerID, b.consumerID), cmp.Compare(a.currency, b.currency), cmp.Compare(a.campaignID, b.campaignID))
-	})
-
-	// Account ids are drawn first so each new wallet knows its account.
-	rows, err := tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence('ledger_accounts', 'id')) FROM generate_series(1, $1)`, len(missing))
+	created, err := walletInsert(ctx, tx, workspaceID, missing)
 	if err != nil {
-		return fmt.Errorf("create wallets: %w", err)
-	}
-	accountIDs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return fmt.Errorf("create wallets: %w", err)
-	}
-	n := len(missing)
-	walletIDs, consumer, cur, campaign, types := make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
-	for i, k := range missing {
-		walletIDs[i], consumer[i], cur[i], types[i] = NewID("wal"), k.consumerID, string(k.currency), WalletStandard
-		if k.campaignID != "" {
-			campaign[i], types[i] = &k.campaignID, WalletCampaign
-		}
-	}
-	var b pgx.Batch
-	b.Queue(`INSERT INTO ledger_accounts (id, workspace_id, kind, currency)
-		SELECT id, $1, 'wallet', currency FROM unnest($2::bigint[], $3::text[]) AS u(id, currency)`, workspaceID, accountIDs, cur)
-	var created []int64
-	b.Queue(`INSERT INTO wallets (id, workspace_id, consumer_id, type, currency, campaign_id, account_id)
-		SELECT id, $1, consumer, type, currency, campaign, account
-		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
-			AS u(id, consumer, type, currency, campaign, account)
-		ON CONFLICT DO NOTHING RETURNING account_id`,
-		workspaceID, walletIDs, consumer, types, cur, campaign, accountIDs).Query(func(rows pgx.Rows) error {
-		var err error
-		created, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		return err
-	})
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("create wallets: %w", err)
 	}
-	if len(created) < n {
-		// A concurrent request created some of these wallets first: use
-		// theirs, and drop the accounts drawn for ours (empty, no entries).
-		made := make(map[int64]bool, len(created))
-		for _, id := range created {
-			made[id] = true
-		}
-		var orphans []int64
-		for i, id := range accountIDs {
-			if made[id] {
-				keys[missing[i]] = walletIDs[i]
-			} else {
-				orphans = append(orphans, id)
-			}
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM ledger_accounts WHERE id = ANY ($1)`, orphans); err != nil {
-			return fmt.Errorf("create wallets: drop unused accounts: %w", err)
-		}
-		return find()
-	}
+	raced := false
 	for i, k := range missing {
-		keys[k] = walletIDs[i]
+		keys[k] = created[i]
+		raced = raced || created[i] == ""
+	}
+	if raced { // a concurrent request created some of them first: use theirs
+		return findWallets(ctx, tx, keys)
 	}
 	return nil
+}
+
+// findWallets fills in the ids of the keys' wallets that exist.
+func findWallets(ctx context.Context, tx pgx.Tx, keys map[walletKey]string) error {
+	var consumer, cur, campaign []string
+	for k, id := range keys {
+		if id == "" {
+			consumer, cur, campaign = append(consumer, k.consumerID), append(cur, string(k.currency)), append(campaign, k.campaignID)
+		}
+	}
+	if len(consumer) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT k.consumer, k.currency, k.campaign, w.id
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS k(consumer, currency, campaign)
+		JOIN wallets w ON w.consumer_id = k.consumer AND (
+			(k.campaign = '' AND w.type = 'standard' AND w.currency = k.currency) OR
+			(k.campaign <> '' AND w.type = 'campaign' AND w.campaign_id = k.campaign))`,
+		consumer, cur, campaign)
+	if err != nil {
+		return fmt.Errorf("find wallets: %w", err)
+	}
+	for rows.Next() {
+		var k walletKey
+		var id string
+		if err := rows.Scan(&k.consumerID, &k.currency, &k.campaignID, &id); err != nil {
+			return fmt.Errorf("find wallets: %w", err)
+		}
+		keys[k] = id
+	}
+	return rows.Err()
 }
 
 // insertItems stores the batch's transactions with one statement and
 // returns how many were skipped because their referenceId was already used
 // with the same payload.
-func insertItems(ctx context.Context, tx pgx.Tx, req BatchRequest, batchID string, walletIDs []string, lanes map[Currency]int64) (int, error) {
+func insertItems(ctx context.Context, tx pgx.Tx, req BatchRequest, batchID string, walletIDs []string) (int, error) {
 	n := len(req.Items)
-	var (
-		ids, refs, types, wallets, curs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		laneIDs, amounts                = make([]int64, n), make([]int64, n)
-		descs                           = make([]*string, n)
-		fps                             = make([][]byte, n)
-	)
+	rows := make([]newTransaction, n)
+	refs, fps := make([]string, n), make([][]byte, n)
 	byRef := make(map[string]int, n)
 	for i, it := range req.Items {
 		tr := TransactionRequest{WorkspaceID: req.WorkspaceID, ReferenceID: it.ReferenceID, Type: it.Type,
-			WalletID: walletIDs[i], Amount: it.Amount, Currency: it.Currency, Description: it.Description}
-		ids[i], refs[i], types[i], wallets[i], curs[i] = NewID("txn"), it.ReferenceID, it.Type, walletIDs[i], string(it.Currency)
-		laneIDs[i], amounts[i], descs[i], fps[i] = lanes[it.Currency], it.Amount, it.Description, tr.fingerprint()
+			WalletID: walletIDs[i], Amount: it.Amount, Currency: it.Currency, Description: it.Description, BatchID: &batchID}
+		rows[i] = newTransaction{id: store.NewID("txn"), req: tr, fp: tr.fingerprint()}
+		refs[i], fps[i] = it.ReferenceID, rows[i].fp
 		byRef[it.ReferenceID] = i
 	}
-	var inserted int
-	err := tx.QueryRow(ctx, `
-		WITH ins AS (
-			INSERT INTO transactions (id, workspace_id, reference_id, type, wallet_id, lane_account_id,
-				amount, currency, description, fingerprint, batch_id)
-			SELECT id, $1, ref, type, wallet, lane, amount, currency, description, fp, $2
-			FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::bytea[])
-				AS u(id, ref, type, wallet, lane, amount, currency, description, fp)
-			-- One order for every multi-row insert (accept groups sort the
-			-- same way), so two never wait on each other's keys in a cycle.
-			ORDER BY ref
-			ON CONFLICT (workspace_id, reference_id) DO NOTHING RETURNING lane_account_id, id, created_at
-		), queued AS (
-			INSERT INTO pending_transactions (lane_account_id, transaction_id, created_at)
-			SELECT lane_account_id, id, created_at FROM ins
-		) SELECT count(*) FROM ins`,
-		req.WorkspaceID, batchID, ids, refs, types, wallets, laneIDs, amounts, curs, descs, fps).Scan(&inserted)
+	stored, err := transactionInsert(ctx, tx, rows)
 	if err != nil {
 		return 0, fmt.Errorf("insert items: %w", err)
 	}
+	inserted := len(stored)
 	if inserted == n {
 		return 0, nil
 	}
 
 	// Some referenceIds were taken: each must hold the same payload.
-	rows, err := tx.Query(ctx, `SELECT reference_id, fingerprint FROM transactions
+	earlier, err := tx.Query(ctx, `SELECT reference_id, fingerprint FROM transactions
 		WHERE workspace_id = $1 AND reference_id = ANY ($2) AND batch_id IS DISTINCT FROM $3`, req.WorkspaceID, refs, batchID)
 	if err != nil {
 		return 0, fmt.Errorf("insert items: earlier references: %w", err)
 	}
 	var errs []ItemError
 	skipped := 0
-	for rows.Next() {
+	for earlier.Next() {
 		var ref string
 		var fp []byte
-		if err := rows.Scan(&ref, &fp); err != nil {
+		if err := earlier.Scan(&ref, &fp); err != nil {
 			return 0, fmt.Errorf("insert items: earlier references: %w", err)
 		}
 		i := byRef[ref]
@@ -560,7 +486,7 @@ func insertItems(ctx context.Context, tx pgx.Tx, req BatchRequest, batchID strin
 		}
 		skipped++
 	}
-	if err := rows.Err(); err != nil {
+	if err := earlier.Err(); err != nil {
 		return 0, fmt.Errorf("insert items: earlier references: %w", err)
 	}
 	if len(errs) > 0 {
@@ -664,7 +590,7 @@ func (l *Ledger) Batch(ctx context.Context, workspaceID, id string) (Batch, erro
 	b, err := scanBatch(l.pool.QueryRow(ctx, `SELECT `+batchColumns+` FROM batches WHERE id = $1 AND workspace_id = $2`,
 		id, workspaceID))
 	if err != nil {
-		return Batch{}, fmt.Errorf("batch %s: %w", id, noRows(err, ErrNotFound))
+		return Batch{}, fmt.Errorf("batch %s: %w", id, store.NoRows(err, store.ErrNotFound))
 	}
 	return b, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/orbt/orbt/store"
 	"sync"
 	"testing"
 
@@ -15,7 +16,7 @@ import (
 func ensureConsumers(ctx context.Context, tx pgx.Tx, workspaceID string, externalIDs []string) (map[string]string, error) {
 	ids := make([]string, len(externalIDs))
 	for i := range ids {
-		ids[i] = NewID("csm")
+		ids[i] = store.NewID("csm")
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO consumers (id, workspace_id, external_id)
 		SELECT * FROM unnest($1::text[], array_fill($2::text, ARRAY[cardinality($1)]), $3::text[])

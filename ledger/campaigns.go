@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orbt/orbt/store"
 )
 
 // Campaign statuses.
@@ -68,7 +70,7 @@ func (l *Ledger) CreateCampaign(ctx context.Context, workspaceID string, cur Cur
 	c, err := scanCampaign(l.pool.QueryRow(ctx, `
 		INSERT INTO campaigns (id, workspace_id, name, currency, status, budget, starts_at, ends_at, allowed_brands)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+campaignColumns,
-		NewID("cmp"), workspaceID, deref(f.Name), cur, status, f.Budget, f.StartsAt, f.EndsAt, brands))
+		store.NewID("cmp"), workspaceID, deref(f.Name), cur, status, f.Budget, f.StartsAt, f.EndsAt, brands))
 	if err != nil {
 		return Campaign{}, fmt.Errorf("create campaign: %w", err)
 	}
@@ -80,7 +82,7 @@ func (l *Ledger) Campaign(ctx context.Context, workspaceID, id string) (Campaign
 	c, err := scanCampaign(l.pool.QueryRow(ctx,
 		`SELECT `+campaignColumns+` FROM campaigns WHERE id = $1 AND workspace_id = $2`, id, workspaceID))
 	if err != nil {
-		return Campaign{}, fmt.Errorf("campaign %s: %w", id, noRows(err, ErrCampaignNotFound))
+		return Campaign{}, fmt.Errorf("campaign %s: %w", id, store.NoRows(err, ErrCampaignNotFound))
 	}
 	return c, nil
 }
@@ -114,11 +116,14 @@ func (l *Ledger) UpdateCampaign(ctx context.Context, workspaceID, id string, f C
 		WHERE id = $1 AND workspace_id = $2
 		RETURNING `+campaignColumns,
 		id, workspaceID, f.Name, f.Status, f.Budget, f.StartsAt, f.EndsAt, f.AllowedBrands))
-	if isCheckViolation(err) {
+	switch {
+	case store.IsCheckViolation(err, "campaigns_budget_covers_used"):
 		return Campaign{}, fmt.Errorf("update campaign %s: %w", id, ErrBudgetBelowUsed)
+	case store.IsCheckViolation(err, "campaigns_window_in_order"):
+		return Campaign{}, fmt.Errorf("update campaign %s: %w", id, ErrCampaignWindow)
 	}
 	if err != nil {
-		return Campaign{}, fmt.Errorf("update campaign %s: %w", id, noRows(err, ErrCampaignNotFound))
+		return Campaign{}, fmt.Errorf("update campaign %s: %w", id, store.NoRows(err, ErrCampaignNotFound))
 	}
 	return c, nil
 }

@@ -3,10 +3,13 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orbt/orbt/store"
 )
 
 // Event reports a change; Data is the object it reports as it was then.
@@ -17,12 +20,23 @@ type Event struct {
 	Data      json.RawMessage `json:"data"`
 }
 
-// Events lists the workspace's events in the order they were written, after
-// the given event id, optionally of one type.
+// Events lists the workspace's events after the given event (an id; empty
+// for the first page), optionally of one type, in an order no reader can
+// overtake: by the database transaction that wrote each (xid), then by
+// sequence, and only events whose transaction is older than every
+// transaction still running. Two apply groups commit in either order, so
+// an event written by a group still running may not yet show; when it
+// does, it sorts after everything already shown. A reader polling with
+// ?after= therefore sees every event exactly once, at the price of lagging
+// behind the longest-running write transaction (milliseconds for apply
+// groups; a bulk payout being stored holds back newer events until it
+// commits). An after that names no event of the workspace is ErrCursor.
 func (l *Ledger) Events(ctx context.Context, workspaceID, eventType, after string, limit int) ([]Event, error) {
-	rows, err := l.pool.Query(ctx, `SELECT id, type, created_at, data FROM events
-		WHERE workspace_id = $1 AND ($2 = '' OR type = $2) AND ($3 = '' OR id > $3)
-		ORDER BY id LIMIT $4`, workspaceID, eventType, after, limit)
+	rows, err := l.pool.Query(ctx, `SELECT e.id, e.type, e.created_at, e.data FROM events e
+		WHERE e.workspace_id = $1 AND ($2 = '' OR e.type = $2)
+		  AND ($3 = '' OR (e.xid, e.seq) > (SELECT a.xid, a.seq FROM events a WHERE a.id = $3 AND a.workspace_id = $1))
+		  AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY e.xid, e.seq LIMIT $4`, workspaceID, eventType, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -33,6 +47,13 @@ func (l *Ledger) Events(ctx context.Context, workspaceID, eventType, after strin
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
+	if len(list) == 0 && after != "" {
+		if _, err := l.Event(ctx, workspaceID, after); errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("list events after %s: %w", after, ErrCursor)
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	return list, nil
 }
 
@@ -42,7 +63,7 @@ func (l *Ledger) Event(ctx context.Context, workspaceID, id string) (Event, erro
 	err := l.pool.QueryRow(ctx, `SELECT id, type, created_at, data FROM events WHERE id = $1 AND workspace_id = $2`,
 		id, workspaceID).Scan(&e.ID, &e.Type, &e.CreatedAt, &e.Data)
 	if err != nil {
-		return Event{}, fmt.Errorf("event %s: %w", id, noRows(err, ErrNotFound))
+		return Event{}, fmt.Errorf("event %s: %w", id, store.NoRows(err, store.ErrNotFound))
 	}
 	return e, nil
 }

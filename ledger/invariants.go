@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/orbt/orbt/store"
 )
 
 // invariantQueries each return the rows that break one rule of the ledger;
@@ -68,7 +70,7 @@ func (l *Ledger) CheckInvariants(ctx context.Context) error {
 	return checkInvariants(ctx, l.pool)
 }
 
-func checkInvariants(ctx context.Context, q querier) error {
+func checkInvariants(ctx context.Context, q store.Querier) error {
 	var broken []string
 	for _, inv := range invariantQueries {
 		rows, err := q.Query(ctx, inv.sql)

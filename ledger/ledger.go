@@ -5,27 +5,29 @@
 package ledger
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orbt/orbt/store"
 )
 
-// Sentinel errors; callers match them with errors.Is.
+// Sentinel errors; callers match them with errors.Is. The not-found ones
+// wrap store.ErrNotFound.
 var (
-	ErrNotFound            = errors.New("not found")
-	ErrWalletNotFound      = errors.New("wallet not found")
-	ErrConsumerNotFound    = errors.New("consumer not found")
-	ErrCampaignNotFound    = errors.New("campaign not found")
+	ErrWalletNotFound      = fmt.Errorf("wallet %w", store.ErrNotFound)
+	ErrCampaignNotFound    = fmt.Errorf("campaign %w", store.ErrNotFound)
 	ErrWalletExists        = errors.New("wallet already exists")
 	ErrCampaignCurrency    = errors.New("campaign currency differs from wallet currency")
 	ErrIdempotencyConflict = errors.New("referenceId reused with a different payload")
 	ErrBudgetBelowUsed     = errors.New("budget below the amount already credited")
-	ErrInvariant           = errors.New("ledger invariant violated")
+	ErrCampaignWindow      = errors.New("campaign ends before it starts")
+	// ErrCursor is a list position that names no row of the list.
+	ErrCursor    = errors.New("unknown list position")
+	ErrInvariant = store.ErrInvariant
 )
 
 // ConflictError reports which fields of a reused referenceId differ from the
@@ -40,9 +42,21 @@ func (e *ConflictError) Error() string {
 
 func (e *ConflictError) Unwrap() error { return ErrIdempotencyConflict }
 
+// EventRef names a new event for the webhook fan-out.
+type EventRef struct {
+	ID, WorkspaceID, Type string
+}
+
+// Fanout queues on b, in the database transaction that writes events, the
+// statement that creates their webhook deliveries, and appends the new
+// deliveries' ids to *ids when b runs. The webhook package owns the
+// deliveries and provides it; the ledger only hands events over.
+type Fanout func(b *pgx.Batch, events []EventRef, ids *[]string)
+
 // Ledger applies and records money movements in Postgres.
 type Ledger struct {
 	pool     *pgxpool.Pool
+	fanout   Fanout
 	groupMax int
 	accept   acceptQueue
 }
@@ -52,41 +66,14 @@ type Ledger struct {
 // the commit's fsync, small enough to keep lock hold times in milliseconds.
 const groupMaxDefault = 1000
 
-// New returns a Ledger over the pool.
-func New(pool *pgxpool.Pool) *Ledger {
-	return &Ledger{pool: pool, groupMax: groupMaxDefault}
+// New returns a Ledger over the pool; fanout (nil: none) creates the
+// webhook deliveries of the events it writes.
+func New(pool *pgxpool.Pool, fanout Fanout) *Ledger {
+	if fanout == nil {
+		fanout = func(*pgx.Batch, []EventRef, *[]string) {}
+	}
+	return &Ledger{pool: pool, fanout: fanout, groupMax: groupMaxDefault}
 }
 
 // Pool returns the pool the ledger writes through.
 func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
-
-// NewID returns an opaque, time-ordered id with a type prefix such as "txn".
-// Time order lets lists paginate by id.
-func NewID(prefix string) string {
-	return prefix + "_" + strings.ReplaceAll(uuid.Must(uuid.NewV7()).String(), "-", "")
-}
-
-// querier is what both a pool and a transaction offer.
-type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func isUniqueViolation(err error, constraint string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && (constraint == "" || pgErr.ConstraintName == constraint)
-}
-
-func isCheckViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23514"
-}
-
-// noRows turns pgx.ErrNoRows into the given sentinel.
-func noRows(err, sentinel error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sentinel
-	}
-	return err
-}

@@ -9,7 +9,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/testenv"
 )
 
@@ -25,21 +27,21 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ws := NewID("ws")
+	ws := store.NewID("ws")
 	if _, err := db.Pool.Exec(context.Background(),
 		`INSERT INTO workspaces (id, name, signing_secret) VALUES ($1, 'test', 'secret')`, ws); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{l: New(db.Pool), workspace: ws}
+	return &fixture{l: New(db.Pool, nil), workspace: ws}
 }
 
 func (f *fixture) fund(t *testing.T, cur Currency, amount int64) {
 	t.Helper()
-	txn, _, err := f.l.Fund(context.Background(), f.workspace, NewID("fund"), cur, amount)
+	txn, _, err := f.l.Fund(context.Background(), f.workspace, store.NewID("fund"), cur, amount)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if txn.Status != StatusCompleted {
+	if txn = f.apply(t, txn); txn.Status != StatusCompleted {
 		t.Fatalf("funding status %s", txn.Status)
 	}
 }
@@ -47,7 +49,7 @@ func (f *fixture) fund(t *testing.T, cur Currency, amount int64) {
 func (f *fixture) wallet(t *testing.T, cur Currency, campaignID *string) Wallet {
 	t.Helper()
 	ctx := context.Background()
-	consumer := NewID("csm")
+	consumer := store.NewID("csm")
 	if _, err := db.Pool.Exec(ctx, `INSERT INTO consumers (id, workspace_id, external_id) VALUES ($1, $2, $1)`,
 		consumer, f.workspace); err != nil {
 		t.Fatal(err)
@@ -66,7 +68,7 @@ func (f *fixture) wallet(t *testing.T, cur Currency, campaignID *string) Wallet 
 func (f *fixture) submit(t *testing.T, typ, walletID string, amount int64, cur Currency) Transaction {
 	t.Helper()
 	txn, _, err := f.l.Submit(context.Background(), TransactionRequest{
-		WorkspaceID: f.workspace, ReferenceID: NewID("ref"), Type: typ, WalletID: walletID, Amount: amount, Currency: cur,
+		WorkspaceID: f.workspace, ReferenceID: store.NewID("ref"), Type: typ, WalletID: walletID, Amount: amount, Currency: cur,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -110,9 +112,28 @@ func (f *fixture) partner(t *testing.T, cur Currency) int64 {
 	return 0
 }
 
+// events lists the workspace's events of one type, waiting (a few seconds
+// at most) until at least n show: catch-up shows an event once every older
+// write transaction on the server has ended, which parallel tests' work
+// holds back for a moment.
+func (f *fixture) events(t *testing.T, eventType string, n int) []Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		events, err := f.l.Events(context.Background(), f.workspace, eventType, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) >= n || time.Now().After(deadline) {
+			return events
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func assertInvariants(t *testing.T) {
 	t.Helper()
-	if err := New(db.Pool).CheckInvariants(context.Background()); err != nil {
+	if err := New(db.Pool, nil).CheckInvariants(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -144,11 +165,7 @@ func TestCreditAndDebitMoveMoneyBothWays(t *testing.T) {
 	if len(lines) != 2 || lines[0].Amount != -1_000 || lines[0].BalanceAfter != 1_500 || lines[1].BalanceAfter != 2_500 {
 		t.Errorf("statement %+v", lines)
 	}
-	events, err := f.l.Events(context.Background(), f.workspace, "transaction.completed", "", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(events) != 3 { // the funding, the credit, the debit
+	if events := f.events(t, "transaction.completed", 3); len(events) != 3 { // the funding, the credit, the debit
 		t.Errorf("%d transaction.completed events, want 3", len(events))
 	}
 	assertInvariants(t)
@@ -372,7 +389,7 @@ func TestConcurrentCreditsAndDebitsKeepInvariants(t *testing.T) {
 				if rng.IntN(3) == 0 {
 					typ = TypeDebit
 				}
-				txn, _, err := f.l.Submit(ctx, TransactionRequest{WorkspaceID: f.workspace, ReferenceID: NewID("ref"),
+				txn, _, err := f.l.Submit(ctx, TransactionRequest{WorkspaceID: f.workspace, ReferenceID: store.NewID("ref"),
 					Type: typ, WalletID: wallets[rng.IntN(len(wallets))].ID, Amount: 1 + rng.Int64N(100), Currency: "USD"})
 				if err != nil {
 					t.Error(err)
@@ -624,7 +641,7 @@ func TestConcurrentMultiLaneGroupsKeepInvariants(t *testing.T) {
 	for g := range 6 {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(g), 7))
-			l := New(db.Pool)
+			l := New(db.Pool, nil)
 			l.groupMax = 9
 			for range 60 {
 				p := partners[rng.IntN(len(partners))]
@@ -632,7 +649,7 @@ func TestConcurrentMultiLaneGroupsKeepInvariants(t *testing.T) {
 				if rng.IntN(3) == 0 {
 					typ = TypeDebit
 				}
-				if _, _, err := l.Submit(ctx, TransactionRequest{WorkspaceID: p.f.workspace, ReferenceID: NewID("ref"), Type: typ,
+				if _, _, err := l.Submit(ctx, TransactionRequest{WorkspaceID: p.f.workspace, ReferenceID: store.NewID("ref"), Type: typ,
 					WalletID: p.wallets[rng.IntN(2)].ID, Amount: 1 + rng.Int64N(50), Currency: "USD"}); err != nil {
 					t.Error(err)
 					return
@@ -649,7 +666,7 @@ func TestConcurrentMultiLaneGroupsKeepInvariants(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if _, err := New(db.Pool).ApplyLanes(ctx, lanes); err != nil {
+	if _, err := New(db.Pool, nil).ApplyLanes(ctx, lanes); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range partners {

@@ -2,17 +2,20 @@ package ledger
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orbt/orbt/store"
 )
 
 // Transaction types, statuses and failure reasons as the API shows them.
@@ -152,41 +155,79 @@ func (r TransactionRequest) answer(stored Transaction, fp []byte) (replayed bool
 	return true, nil
 }
 
-// Fund credits a partner balance from the external funding account and
-// applies it before returning, deduplicated by referenceId like every money
-// movement.
+// Fund accepts a credit of a partner balance from the external funding
+// account: a money movement like any other, deduplicated by referenceId,
+// stored pending and applied by the worker.
 func (l *Ledger) Fund(ctx context.Context, workspaceID, referenceID string, cur Currency, amount int64) (Transaction, bool, error) {
-	if err := ensureLaneAccounts(ctx, l.pool, workspaceID, cur); err != nil {
-		return Transaction{}, false, fmt.Errorf("fund %s: %w", referenceID, err)
-	}
-	req := TransactionRequest{WorkspaceID: workspaceID, ReferenceID: referenceID, Type: TypeFunding, Amount: amount, Currency: cur}
-	fp := req.fingerprint()
-	txn, err := scanTransaction(l.pool.QueryRow(ctx, insertQueued(`
-		INSERT INTO transactions (id, workspace_id, reference_id, type, lane_account_id, amount, currency, fingerprint)
-		SELECT $1, $2, $3, 'funding', a.id, $4::bigint, $5, $6
-		FROM ledger_accounts a WHERE a.workspace_id = $2 AND a.kind = 'partner' AND a.currency = $5
-		ON CONFLICT (workspace_id, reference_id) DO NOTHING`),
-		NewID("txn"), workspaceID, referenceID, amount, cur, fp))
-	replayed := false
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		txn, err = l.TransactionByReference(ctx, workspaceID, referenceID)
-		if err != nil {
-			return Transaction{}, false, err
+	return l.Submit(ctx, TransactionRequest{WorkspaceID: workspaceID, ReferenceID: referenceID, Type: TypeFunding,
+		Amount: amount, Currency: cur})
+}
+
+// newTransaction is one row for transactionInsert.
+type newTransaction struct {
+	id   string
+	req  TransactionRequest
+	fp   []byte
+	meta *string // req.Metadata as JSON
+}
+
+// transactionInsert is the one statement that stores transactions, for
+// single accepts (grouped or one by one), fundings and bulk payouts alike:
+// any number of rows, each queued as pending work for its lane in the same
+// statement, resolving each row's lane (its workspace's partner balance in
+// its currency) as it goes. A row is not inserted when its referenceId is
+// taken, its wallet is not one of its workspace's, or its lane does not
+// exist yet: the caller tells these apart. Rows are inserted in one order
+// (workspace, referenceId) by every caller, so two inserts never wait on
+// each other's keys in a cycle.
+func transactionInsert(ctx context.Context, q store.Querier, rows []newTransaction) ([]Transaction, error) {
+	sorted := slices.Clone(rows)
+	slices.SortFunc(sorted, func(a, b newTransaction) int {
+		return cmp.Or(cmp.Compare(a.req.WorkspaceID, b.req.WorkspaceID), cmp.Compare(a.req.ReferenceID, b.req.ReferenceID))
+	})
+	n := len(sorted)
+	var (
+		ids, ws, refs, types, curs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		wallets, descs, metas      = make([]*string, n), make([]*string, n), make([]*string, n)
+		batches                    = make([]*string, n)
+		amounts                    = make([]int64, n)
+		fps                        = make([][]byte, n)
+	)
+	for i, row := range sorted {
+		r := row.req
+		ids[i], ws[i], refs[i], types[i], curs[i] = row.id, r.WorkspaceID, r.ReferenceID, r.Type, string(r.Currency)
+		if r.WalletID != "" {
+			wallets[i] = &r.WalletID
 		}
-		if replayed, err = req.answer(txn, fp); err != nil {
-			return txn, false, err
-		}
-	case err != nil:
-		return Transaction{}, false, fmt.Errorf("fund %s: %w", referenceID, err)
+		descs[i], metas[i], batches[i], amounts[i], fps[i] = r.Description, row.meta, r.BatchID, r.Amount, row.fp
 	}
-	if txn.Status == StatusPending {
-		if _, err := l.ApplyLane(ctx, txn.laneID); err != nil {
-			return Transaction{}, false, err
-		}
-		txn, err = l.Transaction(ctx, workspaceID, txn.ID)
+	cols := unqualified(transactionColumns)
+	result, err := q.Query(ctx, `
+		WITH ins AS (
+			INSERT INTO transactions (id, workspace_id, reference_id, type, wallet_id, lane_account_id,
+				amount, currency, description, metadata, fingerprint, batch_id)
+			SELECT u.id, u.ws, u.ref, u.type, w.id, a.id, u.amount, u.currency, u.description, u.metadata, u.fp, u.batch
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+					$8::text[], $9::jsonb[], $10::bytea[], $11::text[]) WITH ORDINALITY
+				AS u(id, ws, ref, type, wallet, amount, currency, description, metadata, fp, batch, ord)
+			LEFT JOIN wallets w ON w.id = u.wallet AND w.workspace_id = u.ws
+			JOIN ledger_accounts a ON a.workspace_id = u.ws AND a.kind = 'partner' AND a.currency = u.currency
+			WHERE (u.wallet IS NULL) = (w.id IS NULL)
+			ORDER BY u.ord
+			ON CONFLICT (workspace_id, reference_id) DO NOTHING
+			RETURNING `+cols+`),
+		queued AS (INSERT INTO pending_transactions (lane_account_id, transaction_id, created_at)
+			SELECT lane_account_id, id, created_at FROM ins)
+		SELECT `+cols+` FROM ins`,
+		ids, ws, refs, types, wallets, amounts, curs, descs, metas, fps, batches)
+	if err != nil {
+		return nil, fmt.Errorf("insert transactions: %w", err)
 	}
-	return txn, replayed, err
+	inserted, err := pgx.CollectRows(result, collectTransaction)
+	if err != nil {
+		return nil, fmt.Errorf("insert transactions: %w", err)
+	}
+	return inserted, nil
 }
 
 // Transaction returns one transaction of the workspace.
@@ -194,7 +235,7 @@ func (l *Ledger) Transaction(ctx context.Context, workspaceID, id string) (Trans
 	t, err := scanTransaction(l.pool.QueryRow(ctx,
 		`SELECT `+transactionColumns+` FROM transactions t WHERE t.id = $1 AND t.workspace_id = $2`, id, workspaceID))
 	if err != nil {
-		return Transaction{}, fmt.Errorf("transaction %s: %w", id, noRows(err, ErrNotFound))
+		return Transaction{}, fmt.Errorf("transaction %s: %w", id, store.NoRows(err, store.ErrNotFound))
 	}
 	return t, nil
 }
@@ -205,7 +246,7 @@ func (l *Ledger) TransactionByReference(ctx context.Context, workspaceID, refere
 		`SELECT `+transactionColumns+` FROM transactions t WHERE t.workspace_id = $1 AND t.reference_id = $2`,
 		workspaceID, referenceID))
 	if err != nil {
-		return Transaction{}, fmt.Errorf("transaction %s: %w", referenceID, noRows(err, ErrNotFound))
+		return Transaction{}, fmt.Errorf("transaction %s: %w", referenceID, store.NoRows(err, store.ErrNotFound))
 	}
 	return t, nil
 }
@@ -249,7 +290,7 @@ func (l *Ledger) Transactions(ctx context.Context, workspaceID string, f Transac
 
 // ensureLaneAccounts creates the partner balance and the ledger's edge
 // accounts of one workspace and currency when they do not exist yet.
-func ensureLaneAccounts(ctx context.Context, q querier, workspaceID string, cur Currency) error {
+func ensureLaneAccounts(ctx context.Context, q store.Querier, workspaceID string, cur Currency) error {
 	_, err := q.Exec(ctx, `
 		INSERT INTO ledger_accounts (workspace_id, kind, currency)
 		SELECT $1, k, $2 FROM unnest(ARRAY['partner', 'funding', 'settlement']) AS k
@@ -260,27 +301,19 @@ func ensureLaneAccounts(ctx context.Context, q querier, workspaceID string, cur 
 	return nil
 }
 
-// insertQueued wraps an INSERT INTO transactions so that every row it
-// inserts is also queued as pending work for its lane, in the same
-// statement, and the statement returns the inserted transactions' columns.
-func insertQueued(insert string) string {
-	cols := unqualified(transactionColumns)
-	return `WITH ins AS (` + insert + ` RETURNING ` + cols + `),
-		queued AS (INSERT INTO pending_transactions (lane_account_id, transaction_id, created_at)
-			SELECT lane_account_id, id, created_at FROM ins)
-		SELECT ` + cols + ` FROM ins`
-}
-
 // unqualified drops the "t." alias for RETURNING clauses.
 func unqualified(cols string) string {
 	return strings.ReplaceAll(cols, "t.", "")
 }
 
 // StaleLanes returns the partner balances with transactions pending for
-// longer than olderThan. It reads the queue of pending work only.
+// longer than olderThan, the longest waiting first, so that past limit
+// stuck lanes every lane is still reached, oldest first, pass after pass.
+// It reads the queue of pending work only.
 func (l *Ledger) StaleLanes(ctx context.Context, olderThan time.Duration, limit int) ([]int64, error) {
-	rows, err := l.pool.Query(ctx, `SELECT DISTINCT lane_account_id FROM pending_transactions
-		WHERE created_at < now() - $1::interval LIMIT $2`, olderThan, limit)
+	rows, err := l.pool.Query(ctx, `SELECT lane_account_id FROM pending_transactions
+		WHERE created_at < now() - $1::interval
+		GROUP BY lane_account_id ORDER BY min(created_at), lane_account_id LIMIT $2`, olderThan, limit)
 	if err != nil {
 		return nil, fmt.Errorf("stale lanes: %w", err)
 	}

@@ -1,11 +1,15 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orbt/orbt/store"
 )
 
 // Wallet types.
@@ -35,35 +39,23 @@ func scanWallet(row pgx.Row) (Wallet, error) {
 }
 
 // CreateWallet opens a wallet for a consumer of the workspace: at most one
-// standard wallet per currency, one campaign wallet per campaign.
+// standard wallet per currency, one campaign wallet per campaign. The
+// caller has checked, through the workspace store that owns consumers,
+// that the consumer is the workspace's.
 func (l *Ledger) CreateWallet(ctx context.Context, workspaceID, consumerID, walletType string, cur Currency, campaignID *string) (Wallet, error) {
 	tx, err := l.pool.Begin(ctx)
 	if err != nil {
 		return Wallet{}, fmt.Errorf("create wallet: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	w, err := createWallet(ctx, tx, workspaceID, consumerID, walletType, cur, campaignID)
-	if err != nil {
-		return Wallet{}, err
-	}
-	return w, tx.Commit(ctx)
-}
-
-func createWallet(ctx context.Context, tx pgx.Tx, workspaceID, consumerID, walletType string, cur Currency, campaignID *string) (Wallet, error) {
-	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM consumers WHERE id = $1 AND workspace_id = $2)`,
-		consumerID, workspaceID).Scan(&exists); err != nil {
-		return Wallet{}, fmt.Errorf("create wallet: %w", err)
-	}
-	if !exists {
-		return Wallet{}, ErrConsumerNotFound
-	}
-	if campaignID != nil {
+	key := walletKey{consumerID: consumerID, currency: cur}
+	if walletType == WalletCampaign && campaignID != nil {
+		key.campaignID = *campaignID
 		var campaignCurrency Currency
 		err := tx.QueryRow(ctx, `SELECT currency FROM campaigns WHERE id = $1 AND workspace_id = $2`,
 			*campaignID, workspaceID).Scan(&campaignCurrency)
 		if err != nil {
-			return Wallet{}, fmt.Errorf("create wallet: %w", noRows(err, ErrCampaignNotFound))
+			return Wallet{}, fmt.Errorf("create wallet: %w", store.NoRows(err, ErrCampaignNotFound))
 		}
 		if campaignCurrency != cur {
 			return Wallet{}, ErrCampaignCurrency
@@ -72,22 +64,94 @@ func createWallet(ctx context.Context, tx pgx.Tx, workspaceID, consumerID, walle
 	if err := ensureLaneAccounts(ctx, tx, workspaceID, cur); err != nil {
 		return Wallet{}, err
 	}
-	w := Wallet{ID: NewID("wal"), ConsumerID: consumerID, Type: walletType, Currency: cur, CampaignID: campaignID, Status: "active"}
-	err := tx.QueryRow(ctx, `
-		WITH acct AS (
-			INSERT INTO ledger_accounts (workspace_id, kind, currency) VALUES ($2, 'wallet', $5) RETURNING id
-		)
-		INSERT INTO wallets (id, workspace_id, consumer_id, type, currency, campaign_id, account_id)
-		SELECT $1, $2, $3, $4, $5, $6, acct.id FROM acct
-		RETURNING created_at`,
-		w.ID, workspaceID, consumerID, walletType, cur, campaignID).Scan(&w.CreatedAt)
-	if isUniqueViolation(err, "") {
+	created, err := walletInsert(ctx, tx, workspaceID, []walletKey{key})
+	if err != nil {
+		return Wallet{}, err
+	}
+	if created[0] == "" {
 		return Wallet{}, ErrWalletExists
 	}
-	if err != nil {
-		return Wallet{}, fmt.Errorf("create wallet: %w", err)
+	if err := tx.Commit(ctx); err != nil {
+		return Wallet{}, fmt.Errorf("create wallet: commit: %w", err)
 	}
-	return w, nil
+	return l.Wallet(ctx, workspaceID, created[0])
+}
+
+// walletKey names a wallet by what makes it unique: its consumer and
+// currency (a standard wallet) or its consumer and campaign.
+type walletKey struct {
+	consumerID string
+	currency   Currency
+	campaignID string
+}
+
+// walletInsert is the one statement pair that opens wallets, one or many:
+// an account and a wallet row per key, in one round trip. It returns the
+// new wallet's id for each key, or "" where the wallet already existed (the
+// account drawn for it is dropped again, empty). Keys are created in one
+// order, so two callers creating the same wallets never wait on each
+// other's unique keys in a cycle.
+func walletInsert(ctx context.Context, tx pgx.Tx, workspaceID string, keys []walletKey) ([]string, error) {
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		x, y := keys[a], keys[b]
+		return cmp.Or(cmp.Compare(x.consumerID, y.consumerID), cmp.Compare(x.currency, y.currency), cmp.Compare(x.campaignID, y.campaignID))
+	})
+	// Account ids are drawn first so each new wallet knows its account.
+	rows, err := tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence('ledger_accounts', 'id')) FROM generate_series(1, $1)`, len(keys))
+	if err != nil {
+		return nil, fmt.Errorf("create wallets: %w", err)
+	}
+	accountIDs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("create wallets: %w", err)
+	}
+	n := len(keys)
+	walletIDs, consumer, cur, campaign, types := make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
+	for i, k := range order {
+		key := keys[k]
+		walletIDs[i], consumer[i], cur[i], types[i] = store.NewID("wal"), key.consumerID, string(key.currency), WalletStandard
+		if key.campaignID != "" {
+			campaign[i], types[i] = &key.campaignID, WalletCampaign
+		}
+	}
+	var b pgx.Batch
+	b.Queue(`INSERT INTO ledger_accounts (id, workspace_id, kind, currency)
+		SELECT id, $1, 'wallet', currency FROM unnest($2::bigint[], $3::text[]) AS u(id, currency)`, workspaceID, accountIDs, cur)
+	made := make(map[int64]bool, n)
+	b.Queue(`INSERT INTO wallets (id, workspace_id, consumer_id, type, currency, campaign_id, account_id)
+		SELECT id, $1, consumer, type, currency, campaign, account
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+			AS u(id, consumer, type, currency, campaign, account)
+		ON CONFLICT DO NOTHING RETURNING account_id`,
+		workspaceID, walletIDs, consumer, types, cur, campaign, accountIDs).Query(func(rows pgx.Rows) error {
+		created, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		for _, id := range created {
+			made[id] = true
+		}
+		return err
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, fmt.Errorf("create wallets: %w", err)
+	}
+	ids := make([]string, n)
+	var orphans []int64
+	for i, k := range order {
+		if made[accountIDs[i]] {
+			ids[k] = walletIDs[i]
+		} else {
+			orphans = append(orphans, accountIDs[i])
+		}
+	}
+	if len(orphans) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM ledger_accounts WHERE id = ANY ($1)`, orphans); err != nil {
+			return nil, fmt.Errorf("create wallets: drop unused accounts: %w", err)
+		}
+	}
+	return ids, nil
 }
 
 // Wallet returns one wallet of the workspace with its balance.
@@ -96,7 +160,7 @@ func (l *Ledger) Wallet(ctx context.Context, workspaceID, id string) (Wallet, er
 		FROM wallets w JOIN ledger_accounts a ON a.id = w.account_id
 		WHERE w.id = $1 AND w.workspace_id = $2`, id, workspaceID))
 	if err != nil {
-		return Wallet{}, fmt.Errorf("wallet %s: %w", id, noRows(err, ErrWalletNotFound))
+		return Wallet{}, fmt.Errorf("wallet %s: %w", id, store.NoRows(err, ErrWalletNotFound))
 	}
 	return w, nil
 }

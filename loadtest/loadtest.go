@@ -6,7 +6,6 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/orbt/orbt/client"
 )
 
 // Scenarios.
@@ -105,7 +106,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err := o.defaults(); err != nil {
 		return Report{}, err
 	}
-	c := newClient(o)
+	c := newRunner(o)
 	r := Report{Scenario: o.Scenario, Count: o.Count, Concurrency: o.Concurrency, Rate: o.Rate, Wallets: o.Wallets}
 	run := fmt.Sprintf("lt%d", time.Now().UnixNano())
 
@@ -190,75 +191,35 @@ type partner struct {
 // itemAmountMax bounds each credit; amounts are random in 1..itemAmountMax.
 const itemAmountMax = 100
 
-type client struct {
-	http *http.Client
-	o    Options
+// runner drives one run through the shared API client.
+type runner struct {
+	api *client.Client
+	o   Options
 }
 
-func newClient(o Options) *client {
-	tr := &http.Transport{MaxIdleConns: o.Concurrency * 2, MaxIdleConnsPerHost: o.Concurrency * 2, IdleConnTimeout: time.Minute}
-	return &client{http: &http.Client{Transport: tr, Timeout: time.Minute}, o: o}
+func newRunner(o Options) *runner {
+	return &runner{api: client.New(o.API, "", o.Concurrency*2), o: o}
 }
 
-// apiError is an unexpected answer.
-type apiError struct {
-	request string
-	status  int
-	body    string
+// do sends one request with a JSON body (nil for none) as key and decodes a
+// 2xx answer into out.
+func (c *runner) do(ctx context.Context, method, path, key string, body, out any) (http.Header, error) {
+	return c.send(ctx, method, path, key, body, 0, out)
 }
 
-func (e *apiError) Error() string {
-	return fmt.Sprintf("%s: status %d: %.300s", e.request, e.status, e.body)
-}
-
-// do sends one request with a JSON body and decodes a 2xx answer into out.
-func (c *client) do(ctx context.Context, method, path, key string, body, out any) (http.Header, error) {
-	var data []byte
-	if body != nil {
-		var err error
-		if data, err = json.Marshal(body); err != nil {
-			return nil, err
-		}
-	}
-	return c.send(ctx, method, path, key, data, 0, out)
-}
-
-// send sends an encoded body and checks the status: want, or any 2xx when
-// want is 0. The answer is decoded into out unless out is nil.
-func (c *client) send(ctx context.Context, method, path, key string, body []byte, want int, out any) (http.Header, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.o.API+path, rd)
-	if err != nil {
+// send sends a body (a value, or JSON already encoded as []byte) and checks
+// the status: want, or any 2xx when want is 0.
+func (c *runner) send(ctx context.Context, method, path, key string, body any, want int, out any) (http.Header, error) {
+	res, err := c.api.WithKey(key).Call(ctx, method, path, body, want, out)
+	if res == nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, err
-	}
-	if (want == 0 && res.StatusCode/100 != 2) || (want != 0 && res.StatusCode != want) {
-		return res.Header, &apiError{request: method + " " + path, status: res.StatusCode, body: string(data)}
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return res.Header, fmt.Errorf("%s %s: %w", method, path, err)
-		}
-	}
-	return res.Header, nil
+	return res.Header, err
 }
 
 // setup creates (or uses) the partners, funds them, and opens their wallets
 // with one setup batch each: consumers and wallets made by the bulk API.
-func (c *client) setup(ctx context.Context, o Options, run string) ([]*partner, error) {
+func (c *runner) setup(ctx context.Context, o Options, run string) ([]*partner, error) {
 	need := int64(o.Count/o.Partners+1)*itemAmountMax + int64(o.Wallets)
 	partners := make([]*partner, o.Partners)
 	for i := range partners {
@@ -270,8 +231,12 @@ func (c *client) setup(ctx context.Context, o Options, run string) ([]*partner, 
 				return nil, fmt.Errorf("create workspace: %w", err)
 			}
 			p.key = created.APIKey
+			var funding txn
 			if _, err := c.do(ctx, "POST", "/admin/v1/workspaces/"+created.ID+"/fundings", o.AdminToken,
-				map[string]any{"referenceId": run + "-funding", "currency": "USD", "amount": need}, nil); err != nil {
+				map[string]any{"referenceId": run + "-funding", "currency": "USD", "amount": need}, &funding); err != nil {
+				return nil, fmt.Errorf("fund workspace: %w", err)
+			}
+			if err := c.awaitTransaction(ctx, p.key, funding.ID); err != nil {
 				return nil, fmt.Errorf("fund workspace: %w", err)
 			}
 		}
@@ -296,7 +261,7 @@ func (c *client) setup(ctx context.Context, o Options, run string) ([]*partner, 
 
 // openWallets pays 1 minor unit into each of o.Wallets new consumers, which
 // creates their wallets, and collects the wallet ids from the batch.
-func (c *client) openWallets(ctx context.Context, o Options, run string, p *partner) error {
+func (c *runner) openWallets(ctx context.Context, o Options, run string, p *partner) error {
 	p.opening = make(map[string]int64, o.Wallets)
 	for start := 0; start < o.Wallets; start += o.BatchSize {
 		var items []map[string]any
@@ -350,7 +315,7 @@ type batch struct {
 }
 
 // pages walks a cursor-paginated list of transactions.
-func (c *client) pages(ctx context.Context, p *partner, path string, each func(txn)) error {
+func (c *runner) pages(ctx context.Context, p *partner, path string, each func(txn)) error {
 	cursor := ""
 	for {
 		var page struct {
@@ -374,7 +339,7 @@ func (c *client) pages(ctx context.Context, p *partner, path string, each func(t
 	}
 }
 
-func (c *client) awaitBatch(ctx context.Context, p *partner, id string) (batch, error) {
+func (c *runner) awaitBatch(ctx context.Context, p *partner, id string) (batch, error) {
 	deadline := time.Now().Add(c.o.Timeout)
 	for {
 		var b batch
@@ -391,7 +356,25 @@ func (c *client) awaitBatch(ctx context.Context, p *partner, id string) (batch, 
 	}
 }
 
-func (c *client) partnerBalance(ctx context.Context, p *partner) (int64, error) {
+// awaitTransaction polls one transaction until it is final.
+func (c *runner) awaitTransaction(ctx context.Context, key, id string) error {
+	deadline := time.Now().Add(c.o.Timeout)
+	for {
+		var t txn
+		if _, err := c.do(ctx, "GET", "/v1/transactions/"+id, key, nil, &t); err != nil {
+			return err
+		}
+		if t.Status != "pending" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("transaction %s still pending after %s", id, c.o.Timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (c *runner) partnerBalance(ctx context.Context, p *partner) (int64, error) {
 	var ws struct {
 		Balances []struct {
 			Currency  string `json:"currency"`
@@ -418,7 +401,7 @@ type request struct {
 	raw []byte
 }
 
-func (c *client) plan(o Options, run string, partners []*partner) []request {
+func (c *runner) plan(o Options, run string, partners []*partner) []request {
 	rng := rand.New(rand.NewPCG(1, 2))
 	reqs := make([]request, o.Count)
 	for i := range reqs {
@@ -433,7 +416,7 @@ func (c *client) plan(o Options, run string, partners []*partner) []request {
 }
 
 // singles submits Count single credits, then waits until they are final.
-func (c *client) singles(ctx context.Context, o Options, run string, partners []*partner, r *Report) error {
+func (c *runner) singles(ctx context.Context, o Options, run string, partners []*partner, r *Report) error {
 	reqs := c.plan(o, run, partners)
 	fmt.Fprintf(o.Log, "submitting %d credits, concurrency %d\n", len(reqs), o.Concurrency)
 	start := time.Now()
@@ -478,7 +461,7 @@ func (c *client) singles(ctx context.Context, o Options, run string, partners []
 
 // fire sends the requests from o.Concurrency goroutines, paced at o.Rate
 // when set, and returns each 202's latency and the number of failures.
-func (c *client) fire(ctx context.Context, o Options, reqs []request, check func(http.Header) error) ([]time.Duration, int, error) {
+func (c *runner) fire(ctx context.Context, o Options, reqs []request, check func(http.Header) error) ([]time.Duration, int, error) {
 	var (
 		next     atomic.Int64
 		failures atomic.Int64
@@ -529,7 +512,7 @@ func (c *client) fire(ctx context.Context, o Options, reqs []request, check func
 }
 
 // awaitFinal polls until no transaction of the run is pending.
-func (c *client) awaitFinal(ctx context.Context, o Options, run string, partners []*partner) error {
+func (c *runner) awaitFinal(ctx context.Context, o Options, run string, partners []*partner) error {
 	deadline := time.Now().Add(o.Timeout)
 	for _, p := range partners {
 		for {
@@ -553,7 +536,7 @@ func (c *client) awaitFinal(ctx context.Context, o Options, run string, partners
 
 // bulk submits Count items in batches of BatchSize, all at once, and times
 // each batch from POST to completed.
-func (c *client) bulk(ctx context.Context, o Options, run string, partners []*partner, r *Report) error {
+func (c *runner) bulk(ctx context.Context, o Options, run string, partners []*partner, r *Report) error {
 	reqs := c.plan(o, run, partners)
 	var chunks [][]request
 	for start := 0; start < len(reqs); start += o.BatchSize {
@@ -603,7 +586,7 @@ func (c *client) bulk(ctx context.Context, o Options, run string, partners []*pa
 // verify reads back every transaction of the run and every wallet: each
 // referenceId was stored once and is final, and each wallet's and partner's
 // balance equals its opening balance plus the completed credits.
-func (c *client) verify(ctx context.Context, run string, partners []*partner, r *Report) error {
+func (c *runner) verify(ctx context.Context, run string, partners []*partner, r *Report) error {
 	var toFinal []time.Duration
 	for _, p := range partners {
 		want := maps.Clone(p.opening)
@@ -659,7 +642,7 @@ func (c *client) verify(ctx context.Context, run string, partners []*partner, r 
 }
 
 // checkWallets reads every wallet's balance, 32 at a time.
-func (c *client) checkWallets(ctx context.Context, p *partner, want map[string]int64) error {
+func (c *runner) checkWallets(ctx context.Context, p *partner, want map[string]int64) error {
 	ids := make(chan string)
 	errc := make(chan error, 1)
 	var wg sync.WaitGroup

@@ -38,13 +38,9 @@ type TransactionApply struct {
 
 // NewTransactionApply builds the task; its TaskID is the transaction id, a
 // second guard against double enqueues (the ledger is the first).
-func NewTransactionApply(transactionID string, laneID int64) (*asynq.Task, error) {
-	payload, err := json.Marshal(TransactionApply{TransactionID: transactionID, LaneID: laneID})
-	if err != nil {
-		return nil, fmt.Errorf("task %s: %w", TypeTransactionApply, err)
-	}
-	return asynq.NewTask(TypeTransactionApply, payload,
-		asynq.TaskID(transactionID), asynq.Queue(QueueLedger), asynq.MaxRetry(applyMaxRetry), asynq.Timeout(applyTimeout)), nil
+func NewTransactionApply(transactionID string, laneID int64) *asynq.Task {
+	return asynq.NewTask(TypeTransactionApply, mustJSON(TransactionApply{TransactionID: transactionID, LaneID: laneID}),
+		asynq.TaskID(transactionID), asynq.Queue(QueueLedger), asynq.MaxRetry(applyMaxRetry), asynq.Timeout(applyTimeout))
 }
 
 // TypeLaneApply applies whatever is pending on one partner balance. The
@@ -58,13 +54,9 @@ type LaneApply struct {
 
 // NewLaneApply builds the task. taskID keeps repeated enqueues of the same
 // lane from piling up while one is still waiting.
-func NewLaneApply(laneID int64, taskID string) (*asynq.Task, error) {
-	payload, err := json.Marshal(LaneApply{LaneID: laneID})
-	if err != nil {
-		return nil, fmt.Errorf("task %s: %w", TypeLaneApply, err)
-	}
-	return asynq.NewTask(TypeLaneApply, payload,
-		asynq.TaskID(taskID), asynq.Queue(QueueLedger), asynq.MaxRetry(applyMaxRetry), asynq.Timeout(applyTimeout)), nil
+func NewLaneApply(laneID int64, taskID string) *asynq.Task {
+	return asynq.NewTask(TypeLaneApply, mustJSON(LaneApply{LaneID: laneID}),
+		asynq.TaskID(taskID), asynq.Queue(QueueLedger), asynq.MaxRetry(applyMaxRetry), asynq.Timeout(applyTimeout))
 }
 
 // TypeWebhookDeliver makes one attempt at one webhook delivery. Retries on
@@ -81,15 +73,21 @@ const deliverMaxRetry = 20
 
 // NewWebhookDeliver builds the task for one attempt, due at processAt (zero
 // for now). taskID keeps the same attempt from being queued twice.
-func NewWebhookDeliver(deliveryID, taskID string, processAt time.Time) (*asynq.Task, error) {
-	payload, err := json.Marshal(WebhookDeliver{DeliveryID: deliveryID})
-	if err != nil {
-		return nil, fmt.Errorf("task %s: %w", TypeWebhookDeliver, err)
-	}
+func NewWebhookDeliver(deliveryID, taskID string, processAt time.Time) *asynq.Task {
 	opts := []asynq.Option{asynq.TaskID(taskID), asynq.Queue(QueueWebhooks), asynq.MaxRetry(deliverMaxRetry),
 		asynq.Timeout(time.Minute)}
 	if !processAt.IsZero() {
 		opts = append(opts, asynq.ProcessAt(processAt))
 	}
-	return asynq.NewTask(TypeWebhookDeliver, payload, opts...), nil
+	return asynq.NewTask(TypeWebhookDeliver, mustJSON(WebhookDeliver{DeliveryID: deliveryID}), opts...)
+}
+
+// mustJSON encodes a payload: plain structs of strings and integers, which
+// encoding/json cannot fail on.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("tasks: encode %T: %v", v, err))
+	}
+	return b
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -137,4 +138,9 @@ func UnreachablePool() (*pgxpool.Pool, error) {
 		return nil, err
 	}
 	return pgxpool.NewWithConfig(context.Background(), cfg)
+}
+
+// AsynqRedis is the asynq form of a Redis database's options.
+func AsynqRedis(o redis.Options) asynq.RedisClientOpt {
+	return asynq.RedisClientOpt{Addr: o.Addr, DB: o.DB}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/store"
 )
 
 // Delivery is one event sent (or to be sent) to one endpoint.
@@ -41,7 +42,9 @@ const (
 	DeliveryFailed    = "failed"
 )
 
-// Deliveries lists an endpoint's deliveries, newest first, with their attempts.
+// Deliveries lists an endpoint's deliveries, newest first, with their
+// attempts. Delivery ids are time-ordered, so the list sorts and pages by
+// the same key, the id.
 func (s *Store) Deliveries(ctx context.Context, workspaceID, endpointID, cursor string, limit int) ([]Delivery, error) {
 	if _, err := s.Endpoint(ctx, workspaceID, endpointID); err != nil {
 		return nil, err
@@ -55,7 +58,7 @@ func (s *Store) Deliveries(ctx context.Context, workspaceID, endpointID, cursor 
 				FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]')
 		FROM webhook_deliveries d
 		WHERE d.endpoint_id = $1 AND d.workspace_id = $2 AND ($3 = '' OR d.id < $3)
-		ORDER BY d.created_at DESC, d.id DESC LIMIT $4`, endpointID, workspaceID, cursor, limit)
+		ORDER BY d.id DESC LIMIT $4`, endpointID, workspaceID, cursor, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -71,30 +74,51 @@ func (s *Store) Deliveries(ctx context.Context, workspaceID, endpointID, cursor 
 	return list, nil
 }
 
+// QueueFanout queues on b the statement that creates the deliveries of new
+// events, one per event and per enabled endpoint subscribed to its type,
+// and appends the new deliveries' ids to *ids when b runs. The ledger runs
+// it in the database transaction that writes the events (an outbox: an
+// event that commits is an event that will be delivered); it is this
+// package's, which owns deliveries, handed to the ledger as its Fanout.
+func QueueFanout(b *pgx.Batch, events []ledger.EventRef, ids *[]string) {
+	queueFanout(b, events, "", ids)
+}
+
+// queueFanout is the one statement that creates deliveries: to every
+// subscribed endpoint, or with endpointID to that one endpoint whatever it
+// subscribes to (a redelivery the partner asked for). Ids come from
+// orbt_new_id, time-ordered like every id.
+func queueFanout(b *pgx.Batch, events []ledger.EventRef, endpointID string, ids *[]string) {
+	n := len(events)
+	eventIDs, ws, types := make([]string, n), make([]string, n), make([]string, n)
+	for i, e := range events {
+		eventIDs[i], ws[i], types[i] = e.ID, e.WorkspaceID, e.Type
+	}
+	b.Queue(`INSERT INTO webhook_deliveries (id, workspace_id, event_id, endpoint_id)
+		SELECT orbt_new_id('whd'), e.ws, e.id, ep.id
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS e(id, ws, type)
+		JOIN webhook_endpoints ep ON ep.workspace_id = e.ws AND ep.enabled AND ep.deleted_at IS NULL
+			AND ($4 = '' OR ep.id = $4) AND ($4 <> '' OR e.type = ANY (ep.events))
+		RETURNING id`, eventIDs, ws, types, endpointID).Query(func(rows pgx.Rows) error {
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		*ids = append(*ids, got...)
+		return err
+	})
+}
+
 // Redeliver creates a fresh delivery of an event to each enabled endpoint
 // subscribed to its type (or to the one endpoint named). The event keeps its
 // id, so receivers can deduplicate by webhook-id.
 func (s *Store) Redeliver(ctx context.Context, workspaceID, eventID, endpointID string) ([]string, error) {
-	var exists bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE id = $1 AND workspace_id = $2)`,
-		eventID, workspaceID).Scan(&exists); err != nil {
-		return nil, fmt.Errorf("redeliver %s: %w", eventID, err)
-	}
-	if !exists {
-		return nil, fmt.Errorf("redeliver %s: %w", eventID, ledger.ErrNotFound)
-	}
-	rows, err := s.pool.Query(ctx, `
-		INSERT INTO webhook_deliveries (id, workspace_id, event_id, endpoint_id)
-		SELECT $4 || replace(gen_random_uuid()::text, '-', ''), e.workspace_id, e.id, ep.id
-		FROM events e JOIN webhook_endpoints ep ON ep.workspace_id = e.workspace_id
-		WHERE e.id = $1 AND e.workspace_id = $2 AND ep.enabled AND ep.deleted_at IS NULL
-		  AND ($3 = '' OR ep.id = $3) AND ($3 <> '' OR e.type = ANY (ep.events))
-		RETURNING id`, eventID, workspaceID, endpointID, "whd_")
+	var eventType string
+	err := s.pool.QueryRow(ctx, `SELECT type FROM events WHERE id = $1 AND workspace_id = $2`, eventID, workspaceID).Scan(&eventType)
 	if err != nil {
-		return nil, fmt.Errorf("redeliver %s: %w", eventID, err)
+		return nil, fmt.Errorf("redeliver %s: %w", eventID, store.NoRows(err, store.ErrNotFound))
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+	var b pgx.Batch
+	ids := []string{}
+	queueFanout(&b, []ledger.EventRef{{ID: eventID, WorkspaceID: workspaceID, Type: eventType}}, endpointID, &ids)
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, fmt.Errorf("redeliver %s: %w", eventID, err)
 	}
 	return ids, nil

@@ -7,7 +7,6 @@ package webhook
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -20,12 +19,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/store"
 )
 
-// Sentinel errors.
+// Sentinel errors. An endpoint that does not exist is store.ErrNotFound.
 var (
-	ErrNotFound    = errors.New("webhook endpoint not found")
 	ErrInvalidURL  = errors.New("invalid webhook URL")
 	ErrEventFilter = errors.New("unknown event type")
 )
@@ -82,8 +80,8 @@ func (s *Store) ValidateURL(raw string) error {
 	if u.Scheme != "https" && !s.allowPrivate {
 		return fmt.Errorf("%w: must use https", ErrInvalidURL)
 	}
-	if addr, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && !s.allowPrivate && !publicAddr(addr) {
-		return fmt.Errorf("%w: private, loopback and link-local addresses are refused", ErrInvalidURL)
+	if addr, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && !allowedAddr(addr, s.allowPrivate) {
+		return fmt.Errorf("%w: private, loopback, link-local and cloud metadata addresses are refused", ErrInvalidURL)
 	}
 	if strings.EqualFold(u.Hostname(), "localhost") && !s.allowPrivate {
 		return fmt.Errorf("%w: localhost is refused", ErrInvalidURL)
@@ -101,10 +99,10 @@ func ValidateEvents(events []string) error {
 	return nil
 }
 
+// newSecret makes an endpoint secret in the Standard Webhooks form:
+// whsec_ and the base64 of the key bytes.
 func newSecret() string {
-	b := make([]byte, 24)
-	rand.Read(b)
-	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(store.RandomBytes(24))
 }
 
 const endpointColumns = `id, url, events, enabled, description, disabled_reason, created_at`
@@ -112,10 +110,7 @@ const endpointColumns = `id, url, events, enabled, description, disabled_reason,
 func scanEndpoint(row pgx.Row) (Endpoint, error) {
 	var e Endpoint
 	err := row.Scan(&e.ID, &e.URL, &e.Events, &e.Enabled, &e.Description, &e.DisabledReason, &e.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Endpoint{}, ErrNotFound
-	}
-	return e, err
+	return e, store.NoRows(err, store.ErrNotFound)
 }
 
 // CreateEndpoint registers an endpoint; its secret is returned this once.
@@ -124,7 +119,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, workspaceID, rawURL string, 
 	e, err := scanEndpoint(s.pool.QueryRow(ctx, `
 		INSERT INTO webhook_endpoints (id, workspace_id, url, events, description, secret)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+endpointColumns,
-		ledger.NewID("whk"), workspaceID, rawURL, events, description, secret))
+		store.NewID("whk"), workspaceID, rawURL, events, description, secret))
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("create endpoint: %w", err)
 	}
@@ -180,7 +175,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, workspaceID, id string) erro
 		return fmt.Errorf("delete endpoint %s: %w", id, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("delete endpoint %s: %w", id, ErrNotFound)
+		return fmt.Errorf("delete endpoint %s: %w", id, store.ErrNotFound)
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,7 +29,7 @@ const (
 )
 
 // ErrPrivateAddress is what the dialer answers for a refused address.
-var ErrPrivateAddress = errors.New("refusing to connect to a private, loopback or link-local address")
+var ErrPrivateAddress = errors.New("refusing to connect to a private, loopback, link-local or metadata address")
 
 // Sender delivers due deliveries.
 type Sender struct {
@@ -63,8 +65,7 @@ func (s *Sender) Deliver(ctx context.Context, deliveryID string) (Result, error)
 	}
 	attempt := Attempt{Attempt: c.attempts + 1, CreatedAt: time.Now()}
 	if !c.enabled {
-		msg := "endpoint disabled or deleted"
-		attempt.Error = &msg
+		attempt.Error = ptr(ErrorEndpointDisabled)
 		return Result{Attempt: attempt.Attempt}, s.store.record(ctx, deliveryID, attempt, DeliveryFailed, time.Now(), "", "")
 	}
 	status := s.send(ctx, c, &attempt)
@@ -124,18 +125,66 @@ func (s *Sender) send(ctx context.Context, c claimed, a *Attempt) int {
 		a.ResponseExcerpt = &text
 	}
 	a.StatusCode = &res.StatusCode
-	if res.StatusCode >= 300 && res.StatusCode < 400 {
-		msg := "redirects are not followed; point the endpoint at the final URL"
-		a.Error = &msg
+	if res.StatusCode < 200 || res.StatusCode >= 300 {
+		// A 3xx too: redirects are not followed, so a receiver that moved
+		// shows up here with its status and Location in the log.
+		a.Error = ptr(ErrorHTTPStatus)
 	}
 	return res.StatusCode
 }
 
+// What went wrong with an attempt, as partners see it: a category, never
+// the underlying error, whose text names the internal address a name
+// resolved to (dial tcp 10.0.3.7:443: …).
+const (
+	ErrorConnectionRefused = "connection_refused"
+	ErrorTimeout           = "timeout"
+	ErrorTLS               = "tls_error"
+	ErrorBlockedAddress    = "blocked_address"
+	ErrorDNS               = "dns_error"
+	ErrorConnection        = "connection_error" // reset, closed early, unreachable
+	ErrorHTTPStatus        = "http_status"      // any answer but a 2xx, redirects included
+	ErrorEndpointDisabled  = "endpoint_disabled"
+	ErrorRequest           = "request_error" // the request could not be built (a bug, or a URL that no longer parses)
+)
+
+// errorCategory classifies a failed request.
+func errorCategory(err error) string {
+	var (
+		dnsErr    *net.DNSError
+		netErr    net.Error
+		tlsRecord tls.RecordHeaderError
+		tlsAlert  tls.AlertError
+		certErr   *tls.CertificateVerificationError
+		x509Err   x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	switch {
+	case errors.Is(err, ErrPrivateAddress):
+		return ErrorBlockedAddress
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ErrorConnectionRefused
+	case errors.As(err, &dnsErr):
+		return ErrorDNS
+	case errors.As(err, &certErr), errors.As(err, &tlsRecord), errors.As(err, &tlsAlert),
+		errors.As(err, &x509Err), errors.As(err, &hostErr), errors.As(err, &invalid):
+		return ErrorTLS
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return ErrorTimeout
+	case errors.As(err, &netErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return ErrorConnection
+	}
+	return ErrorRequest
+}
+
 func (a *Attempt) fail(err error) int {
-	msg := err.Error()
-	a.Error = &msg
+	a.Error = ptr(errorCategory(err))
 	return 0
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // jitter spreads retries by ±10% so a receiver coming back is not hit by
 // every delayed delivery in the same second.
@@ -145,17 +194,15 @@ func jitter(d time.Duration) time.Duration {
 
 // egressClient follows no redirects, uses no proxy, and checks the address
 // it actually connects to, after DNS resolution, so a name that resolves to
-// a private address (or is rebound to one later) is refused.
+// a refused address (or is rebound to one later) is refused.
 func egressClient(allowPrivate bool) *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	if !allowPrivate {
-		dialer.Control = func(network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil || !publicAddr(ap.Addr()) {
-				return fmt.Errorf("%w: %s", ErrPrivateAddress, address)
-			}
-			return nil
+	dialer.Control = func(network, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil || !allowedAddr(ap.Addr(), allowPrivate) {
+			return fmt.Errorf("%w: %s", ErrPrivateAddress, address)
 		}
+		return nil
 	}
 	return &http.Client{
 		Timeout: attemptTimeout,
@@ -172,8 +219,7 @@ func egressClient(allowPrivate bool) *http.Client {
 }
 
 // nonPublic are ranges no webhook may reach besides those netip classifies
-// (loopback, private, link-local — which holds the cloud metadata address
-// 169.254.169.254 — multicast, unspecified).
+// (loopback, private, link-local, multicast, unspecified).
 var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
@@ -181,7 +227,30 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
 	netip.MustParsePrefix("240.0.0.0/4"),
 	netip.MustParsePrefix("64:ff9b::/96"), // NAT64 can reach IPv4 private space
+	netip.MustParsePrefix("2002::/16"),    // 6to4 embeds any IPv4 address, private ones too
+	netip.MustParsePrefix("2001::/32"),    // Teredo, likewise
+	netip.MustParsePrefix("fec0::/10"),    // deprecated site-local
 	netip.MustParsePrefix("fd00:ec2::254/128"),
+}
+
+// neverReachable are refused even when private addresses are allowed for
+// development: link-local ranges, where clouds serve instance metadata and
+// credentials (169.254.169.254, fd00:ec2::254).
+var neverReachable = []netip.Prefix{
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("fd00:ec2::254/128"),
+}
+
+// allowedAddr tells whether a webhook may connect to a.
+func allowedAddr(a netip.Addr, allowPrivate bool) bool {
+	a = a.Unmap()
+	for _, p := range neverReachable {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return allowPrivate || publicAddr(a)
 }
 
 func publicAddr(a netip.Addr) bool {

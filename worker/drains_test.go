@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/testenv"
 )
 
@@ -22,7 +23,7 @@ func TestHotLaneDoesNotHoldQuietLanesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Drop()
-	l := ledger.New(d.Pool)
+	l := ledger.New(d.Pool, nil)
 	ro := testenv.RedisOptions(2)
 	w, err := New(Options{Redis: asynq.RedisClientOpt{Addr: ro.Addr, DB: ro.DB}, Ledger: l})
 	if err != nil {
@@ -32,7 +33,7 @@ func TestHotLaneDoesNotHoldQuietLanesBack(t *testing.T) {
 
 	seed := func(name string, pending int) int64 {
 		t.Helper()
-		ws := ledger.NewID("ws")
+		ws := store.NewID("ws")
 		err := d.Pool.QueryRow(ctx, `
 			WITH w AS (INSERT INTO workspaces (id, name, signing_secret) VALUES ($1, $2, 's') RETURNING id),
 			c AS (INSERT INTO consumers (id, workspace_id, external_id) SELECT $1 || '-c', id, 'c' FROM w RETURNING id, workspace_id)
@@ -40,7 +41,11 @@ func TestHotLaneDoesNotHoldQuietLanesBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := l.Fund(ctx, ws, "f", "USD", 1<<40); err != nil {
+		funding, _, err := l.Fund(ctx, ws, "f", "USD", 1<<40)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.ApplyLane(ctx, funding.LaneID()); err != nil {
 			t.Fatal(err)
 		}
 		wal, err := l.CreateWallet(ctx, ws, ws+"-c", ledger.WalletStandard, "USD", nil)

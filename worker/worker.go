@@ -18,13 +18,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/tasks"
 	"github.com/orbt/orbt/webhook"
 )
 
 // Options configure a Worker.
 type Options struct {
-	Redis    asynq.RedisConnOpt
+	Redis asynq.RedisConnOpt
+	// Enqueuer is how the worker queues webhook attempts and relays lost
+	// work; nil makes one over Redis.
+	Enqueuer *tasks.Enqueuer
 	Ledger   *ledger.Ledger
 	Webhooks *webhook.Store
 	// WebhookRetrySchedule is the wait after each failed delivery attempt.
@@ -43,7 +47,8 @@ type Options struct {
 type Worker struct {
 	opts    Options
 	server  *asynq.Server
-	client  *asynq.Client
+	queue   *tasks.Enqueuer
+	client  *asynq.Client // closed on stop when the worker made it
 	sender  *webhook.Sender
 	drains  drains
 	metrics *metrics
@@ -76,8 +81,12 @@ func New(opts Options) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Worker{opts: opts, client: asynq.NewClient(opts.Redis), metrics: m, log: opts.Logger,
+	w := &Worker{opts: opts, queue: opts.Enqueuer, metrics: m, log: opts.Logger,
 		drains: drains{waiting: make(map[int64][]chan error), running: make(map[int64]bool)}}
+	if w.queue == nil {
+		w.client = asynq.NewClient(opts.Redis)
+		w.queue = tasks.NewEnqueuer(w.client, opts.Logger)
+	}
 	w.drains.ctx, w.drains.cancel = context.WithCancel(context.Background())
 	if opts.Webhooks != nil {
 		w.sender = webhook.NewSender(opts.Webhooks, opts.WebhookRetrySchedule)
@@ -113,7 +122,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.drains.cancel()   // drains of tasks asynq gave up on stop at their next group
 	w.drains.wg.Wait()
 	wg.Wait()
-	return w.client.Close()
+	if w.client != nil {
+		return w.client.Close()
+	}
+	return nil
 }
 
 func (w *Worker) handleTransactionApply(ctx context.Context, t *asynq.Task) error {
@@ -172,7 +184,7 @@ func (w *Worker) drain(ctx context.Context, laneID int64) error {
 	w.drains.mu.Unlock()
 	select {
 	case err := <-done:
-		if errors.Is(err, ledger.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("lane %d: %w: %w", laneID, err, asynq.SkipRetry)
 		}
 		return err
@@ -263,7 +275,7 @@ func (w *Worker) applyGroup(lanes []int64) (full []int64, errs map[int64]error) 
 		start := time.Now()
 		applied, full, err := w.opts.Ledger.ApplyGroup(ctx, lanes)
 		w.metrics.observe(applied.Outcomes, time.Since(start))
-		w.EnqueueDeliveries(ctx, applied.Deliveries)
+		w.queue.Deliveries(ctx, applied.Deliveries)
 		return full, err
 	}
 	full, err := apply(lanes)
@@ -286,29 +298,6 @@ func (w *Worker) applyGroup(lanes []int64) (full []int64, errs map[int64]error) 
 	return full, errs
 }
 
-// EnqueueDeliveries queues the first attempt of new webhook deliveries. A
-// failure is logged: the deliveries are in Postgres and the relay finds them.
-func (w *Worker) EnqueueDeliveries(ctx context.Context, ids []string) {
-	for _, id := range ids {
-		if err := w.enqueueDelivery(ctx, id, id+":1", time.Time{}); err != nil {
-			w.log.Warn("enqueue deliveries; the relay will pick them up", "err", err)
-			return
-		}
-	}
-}
-
-func (w *Worker) enqueueDelivery(ctx context.Context, id, taskID string, at time.Time) error {
-	task, err := tasks.NewWebhookDeliver(id, taskID, at)
-	if err != nil {
-		return err
-	}
-	_, err = w.client.EnqueueContext(ctx, task)
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue delivery %s: %w", id, err)
-	}
-	return nil
-}
-
 func (w *Worker) handleWebhookDeliver(ctx context.Context, t *asynq.Task) error {
 	var p tasks.WebhookDeliver
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
@@ -325,8 +314,7 @@ func (w *Worker) handleWebhookDeliver(ctx context.Context, t *asynq.Task) error 
 		w.metrics.deliveries.WithLabelValues(deliveryOutcome(res)).Inc()
 	}
 	if res.Retry != nil {
-		taskID := fmt.Sprintf("%s:%d", p.DeliveryID, res.Attempt+1)
-		if err := w.enqueueDelivery(ctx, p.DeliveryID, taskID, *res.Retry); err != nil {
+		if err := w.queue.DeliveryRetry(ctx, p.DeliveryID, res.Attempt+1, *res.Retry); err != nil {
 			w.log.Warn("schedule webhook retry; the relay will pick it up", "err", err)
 		}
 	}
@@ -381,7 +369,7 @@ func (w *Worker) RelayOnce(ctx context.Context) error {
 	}
 	bucket := time.Now().UnixNano() / int64(w.opts.RelayAfter)
 	for _, id := range due {
-		if err := w.enqueueDelivery(ctx, id, fmt.Sprintf("relay:%s:%d", id, bucket), time.Time{}); err != nil {
+		if err := w.queue.RelayDelivery(ctx, id, bucket); err != nil {
 			return err
 		}
 		w.metrics.relayed.Inc()
@@ -396,12 +384,7 @@ func (w *Worker) relayLanes(ctx context.Context) error {
 	}
 	bucket := time.Now().UnixNano() / int64(w.opts.RelayAfter)
 	for _, lane := range lanes {
-		task, err := tasks.NewLaneApply(lane, fmt.Sprintf("relay:%d:%d", lane, bucket))
-		if err != nil {
-			return err
-		}
-		_, err = w.client.EnqueueContext(ctx, task)
-		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		if err := w.queue.RelayLane(ctx, lane, bucket); err != nil {
 			return fmt.Errorf("relay lane %d: %w", lane, err)
 		}
 		w.metrics.relayed.Inc()

@@ -61,7 +61,7 @@ func newHarness(t *testing.T) *harness {
 	sharedOnce.Do(func() {
 		ro := testenv.Redis(t, redisDB)
 		opt := asynq.RedisClientOpt{Addr: ro.Addr, DB: ro.DB}
-		w, err := worker.New(worker.Options{Redis: opt, Ledger: ledger.New(db.Pool), Concurrency: 10,
+		w, err := worker.New(worker.Options{Redis: opt, Ledger: ledger.New(db.Pool, webhook.QueueFanout), Concurrency: 10,
 			Webhooks: webhook.NewStore(db.Pool, true), WebhookRetrySchedule: fastSchedule, RelayAfter: time.Second,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
@@ -70,13 +70,17 @@ func newHarness(t *testing.T) *harness {
 		go w.Run(context.Background())
 		shared.queue, shared.w = asynq.NewClient(opt), w
 	})
-	h := &harness{t: t, ledger: ledger.New(db.Pool), hooks: webhook.NewStore(db.Pool, true), queue: shared.queue, w: shared.w}
+	h := &harness{t: t, ledger: ledger.New(db.Pool, webhook.QueueFanout), hooks: webhook.NewStore(db.Pool, true), queue: shared.queue, w: shared.w}
 	created, err := workspace.New(db.Pool).CreateWorkspace(ctx, "hooks")
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.ws = created.ID
-	if _, _, err := h.ledger.Fund(ctx, h.ws, "seed", "USD", 1_000_000); err != nil {
+	seed, _, err := h.ledger.Fund(ctx, h.ws, "seed", "USD", 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ledger.ApplyLane(ctx, seed.LaneID()); err != nil {
 		t.Fatal(err)
 	}
 	consumer, err := workspace.New(db.Pool).CreateConsumer(ctx, h.ws, workspace.Consumer{ExternalID: "c1"})
@@ -99,11 +103,7 @@ func (h *harness) credit(ref string, amount int64) ledger.Transaction {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	task, err := tasks.NewTransactionApply(txn.ID, txn.LaneID())
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if _, err := h.queue.Enqueue(task); err != nil {
+	if _, err := h.queue.Enqueue(tasks.NewTransactionApply(txn.ID, txn.LaneID())); err != nil {
 		h.t.Fatal(err)
 	}
 	return txn
@@ -247,7 +247,7 @@ func TestReceiverDownForTheWholeScheduleThenRedelivered(t *testing.T) {
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("redeliver: %v %v", ids, err)
 	}
-	h.w.EnqueueDeliveries(context.Background(), ids)
+	tasks.NewEnqueuer(h.queue, nil).Deliveries(context.Background(), ids)
 	list := h.deliveries(ep.ID, 2)
 	if list[0].Status != webhook.DeliverySucceeded || list[0].EventID != d.EventID {
 		t.Errorf("redelivery %+v", list[0])
@@ -290,7 +290,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	h.credit("hook-redirect", 100)
 	d := h.deliveries(ep.ID, 1)[0]
 	if d.Status != webhook.DeliveryFailed || *d.History[0].StatusCode != http.StatusFound ||
-		!strings.Contains(*d.History[0].Error, "redirects are not followed") {
+		*d.History[0].Error != webhook.ErrorHTTPStatus {
 		t.Errorf("redirected delivery %+v %+v", d, d.History[0])
 	}
 	if n := len(target.got()); n != 0 {
@@ -304,10 +304,22 @@ func TestPrivateAddressesAreRefused(t *testing.T) {
 	h := newHarness(t)
 	strict := webhook.NewStore(db.Pool, false)
 	for _, u := range []string{"http://example.com/hook", "https://127.0.0.1/hook", "https://10.1.2.3/x",
-		"https://169.254.169.254/latest", "https://[::1]/x", "https://localhost/x", "https://user:pw@example.com/", "ftp://example.com"} {
+		"https://169.254.169.254/latest", "https://[::1]/x", "https://localhost/x", "https://user:pw@example.com/", "ftp://example.com",
+		"https://[2002:a00:1::1]/6to4", "https://[2001:0:a00:1::1]/teredo", "https://[fec0::1]/site-local"} {
 		if err := strict.ValidateURL(u); err == nil {
 			t.Errorf("%s accepted", u)
 		}
+	}
+	// Link-local and cloud metadata addresses stay refused when private
+	// addresses are allowed for development.
+	permissive := webhook.NewStore(db.Pool, true)
+	for _, u := range []string{"http://169.254.169.254/latest/meta-data", "http://[fe80::1]/x", "http://[fd00:ec2::254]/x"} {
+		if err := permissive.ValidateURL(u); err == nil {
+			t.Errorf("%s accepted with private addresses allowed", u)
+		}
+	}
+	if err := permissive.ValidateURL("http://10.1.2.3/x"); err != nil {
+		t.Errorf("private address refused with private addresses allowed: %v", err)
 	}
 	if err := strict.ValidateURL("https://hooks.example.com/orbt"); err != nil {
 		t.Errorf("public https URL refused: %v", err)
@@ -354,7 +366,7 @@ func TestPrivateAddressesAreRefused(t *testing.T) {
 	}
 	list, _ := strict.Deliveries(context.Background(), h.ws, ep.ID, "", 10)
 	if len(list) != 1 || len(list[0].History) != 1 || list[0].History[0].Error == nil ||
-		!strings.Contains(*list[0].History[0].Error, "refusing") {
+		*list[0].History[0].Error != webhook.ErrorBlockedAddress {
 		t.Errorf("attempt not refused at dial: %+v", list)
 	}
 	if n := len(rcv.got()); n != 0 {
@@ -410,5 +422,28 @@ func TestManyEventsDeliveredExactlyOnce(t *testing.T) {
 		if d.Status != webhook.DeliverySucceeded || len(d.History) != 1 {
 			t.Errorf("delivery %s: %s with %d attempts", d.ID, d.Status, len(d.History))
 		}
+	}
+}
+
+// A failed attempt tells the partner what kind of failure it was, never
+// the address the endpoint's name resolved to.
+func TestDeliveryErrorsNameACategoryNotAnAddress(t *testing.T) {
+	h := newHarness(t)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	url := closed.URL
+	closed.Close() // nothing listens there now
+	ep := h.endpoint(url)
+	h.credit("hook-refused", 100)
+	d := h.deliveries(ep.ID, 1)[0]
+	for d.Status == webhook.DeliveryPending {
+		time.Sleep(20 * time.Millisecond)
+		d = h.deliveries(ep.ID, 1)[0]
+	}
+	if len(d.History) == 0 || d.History[0].Error == nil || *d.History[0].Error != webhook.ErrorConnectionRefused {
+		t.Fatalf("attempt %+v", d.History)
+	}
+	shown, _ := json.Marshal(d)
+	if strings.Contains(string(shown), "127.0.0.1") || strings.Contains(string(shown), "dial") {
+		t.Errorf("delivery shown to the partner names the address: %s", shown)
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/store"
 )
 
 // Consumer is one of a partner's end users.
@@ -37,8 +37,8 @@ func (s *Store) CreateConsumer(ctx context.Context, workspaceID string, c Consum
 	created, err := scanConsumer(s.pool.QueryRow(ctx, `
 		INSERT INTO consumers (id, workspace_id, external_id, email, name, metadata)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+consumerColumns,
-		ledger.NewID("csm"), workspaceID, c.ExternalID, c.Email, c.Name, c.Metadata))
-	if isUniqueViolation(err) {
+		store.NewID("csm"), workspaceID, c.ExternalID, c.Email, c.Name, c.Metadata))
+	if store.IsUniqueViolation(err, "") {
 		return Consumer{}, ErrConsumerExists
 	}
 	if err != nil {
@@ -52,7 +52,7 @@ func (s *Store) Consumer(ctx context.Context, workspaceID, id string) (Consumer,
 	c, err := scanConsumer(s.pool.QueryRow(ctx,
 		`SELECT `+consumerColumns+` FROM consumers WHERE id = $1 AND workspace_id = $2`, id, workspaceID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Consumer{}, fmt.Errorf("consumer %s: %w", id, ErrNotFound)
+		return Consumer{}, fmt.Errorf("consumer %s: %w", id, ErrConsumerNotFound)
 	}
 	if err != nil {
 		return Consumer{}, fmt.Errorf("consumer %s: %w", id, err)
@@ -90,7 +90,7 @@ func (s *Store) UpdateConsumer(ctx context.Context, workspaceID, id string, u Co
 		WHERE id = $1 AND workspace_id = $2 RETURNING `+consumerColumns,
 		id, workspaceID, u.Email, u.Name, u.Metadata))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Consumer{}, fmt.Errorf("consumer %s: %w", id, ErrNotFound)
+		return Consumer{}, fmt.Errorf("consumer %s: %w", id, ErrConsumerNotFound)
 	}
 	if err != nil {
 		return Consumer{}, fmt.Errorf("update consumer %s: %w", id, err)
@@ -105,7 +105,7 @@ func (s *Store) UpdateConsumer(ctx context.Context, workspaceID, id string, u Co
 func EnsureConsumers(ctx context.Context, tx pgx.Tx, workspaceID string, externalIDs []string) (map[string]string, error) {
 	ids := make([]string, len(externalIDs))
 	for i := range ids {
-		ids[i] = ledger.NewID("csm")
+		ids[i] = store.NewID("csm")
 	}
 	var b pgx.Batch
 	b.Queue(`INSERT INTO consumers (id, workspace_id, external_id)

@@ -4,26 +4,23 @@ package workspace
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/store"
 )
 
-// Sentinel errors; callers match them with errors.Is.
+// Sentinel errors; callers match them with errors.Is. Not found is
+// store.ErrNotFound, which ErrConsumerNotFound wraps.
 var (
-	ErrNotFound       = errors.New("not found")
-	ErrConsumerExists = errors.New("consumer with this externalId exists")
-	ErrUnauthorized   = errors.New("unknown or revoked API key")
+	ErrConsumerNotFound = fmt.Errorf("consumer %w", store.ErrNotFound)
+	ErrConsumerExists   = errors.New("consumer with this externalId exists")
+	ErrUnauthorized     = errors.New("unknown or revoked API key")
 )
 
 // Key scopes.
@@ -58,7 +55,7 @@ type Created struct {
 
 // CreateWorkspace creates a workspace and its first read-write key.
 func (s *Store) CreateWorkspace(ctx context.Context, name string) (Created, error) {
-	c := Created{ID: ledger.NewID("ws"), Name: name, SigningSecret: "ssec_" + randomToken(24)}
+	c := Created{ID: store.NewID("ws"), Name: name, SigningSecret: "ssec_" + store.Token(24)}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return Created{}, fmt.Errorf("create workspace: %w", err)
@@ -82,7 +79,7 @@ func (s *Store) Workspace(ctx context.Context, id string) (Workspace, error) {
 	err := s.pool.QueryRow(ctx, `SELECT id, name, created_at FROM workspaces WHERE id = $1`, id).
 		Scan(&w.ID, &w.Name, &w.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Workspace{}, fmt.Errorf("workspace %s: %w", id, ErrNotFound)
+		return Workspace{}, fmt.Errorf("workspace %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
 		return Workspace{}, fmt.Errorf("workspace %s: %w", id, err)
@@ -111,13 +108,9 @@ func (s *Store) CreateKey(ctx context.Context, workspaceID, name, scope string) 
 	return createKey(ctx, s.pool, workspaceID, name, scope)
 }
 
-type execer interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func createKey(ctx context.Context, q execer, workspaceID, name, scope string) (APIKey, error) {
-	secret := "orbt_sk_" + randomToken(25)
-	k := APIKey{ID: ledger.NewID("key"), WorkspaceID: workspaceID, Name: name, Scope: scope,
+func createKey(ctx context.Context, q store.Querier, workspaceID, name, scope string) (APIKey, error) {
+	secret := "orbt_sk_" + store.Token(25)
+	k := APIKey{ID: store.NewID("key"), WorkspaceID: workspaceID, Name: name, Scope: scope,
 		Prefix: secret[:keyPrefixLen], Secret: secret}
 	err := q.QueryRow(ctx, `INSERT INTO api_keys (id, workspace_id, name, scope, prefix, secret_hash)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at`,
@@ -177,7 +170,7 @@ func (s *Store) RevokeKey(ctx context.Context, workspaceID, id string) error {
 		return fmt.Errorf("revoke key %s: %w", id, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("revoke key %s: %w", id, ErrNotFound)
+		return fmt.Errorf("revoke key %s: %w", id, store.ErrNotFound)
 	}
 	return nil
 }
@@ -189,14 +182,3 @@ func hashKey(secret string) []byte {
 
 // HashKey is the form a key's secret is stored and cached in.
 func HashKey(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
-
-func randomToken(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
-}
-
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
-}

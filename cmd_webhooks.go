@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/webhooksig"
 )
 
@@ -57,5 +58,5 @@ func listenWebhooks(ctx context.Context, args []string) error {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	fmt.Fprintf(os.Stderr, "listening on %s for Orbt webhooks\n", *addr)
-	return listen(ctx, *addr, h)
+	return server.Listen(ctx, *addr, h, server.DefaultTimeouts)
 }

@@ -1,0 +1,54 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/orbt/orbt/validate"
+	"github.com/orbt/orbt/workspace"
+)
+
+func (a *API) createKey(c *gin.Context) {
+	var req struct {
+		Name  string `json:"name"`
+		Scope string `json:"scope"`
+	}
+	if !bind(c, &req, validate.BodyBytesMax) {
+		return
+	}
+	var v validate.Validator
+	v.Text("name", req.Name, true, validate.NameLenMax)
+	v.OneOf("scope", req.Scope, workspace.ScopeRead, workspace.ScopeWrite)
+	if !valid(c, &v) {
+		return
+	}
+	key, err := a.ws.CreateKey(c, wsID(c), req.Name, req.Scope)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, key)
+}
+
+func (a *API) listKeys(c *gin.Context) {
+	pg, ok := page(c, validate.IDKey("key"))
+	if !ok {
+		return
+	}
+	keys, err := a.ws.Keys(c, wsID(c), pg.Key, pg.Limit+1)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, validate.PageOf(keys, pg.Limit, func(k workspace.APIKey) string { return k.ID }))
+}
+
+func (a *API) revokeKey(c *gin.Context) {
+	if err := a.ws.RevokeKey(c, wsID(c), c.Param("id")); err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.forget(c.Param("id"))
+	c.Status(http.StatusNoContent)
+}

@@ -1,0 +1,116 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/orbt/orbt/httperr"
+	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/validate"
+)
+
+type transactionRequest struct {
+	ReferenceID string            `json:"referenceId"`
+	Type        string            `json:"type"`
+	WalletID    string            `json:"walletId"`
+	Amount      int64             `json:"amount"`
+	Currency    string            `json:"currency"`
+	Description *string           `json:"description"`
+	Metadata    map[string]string `json:"metadata"`
+}
+
+func (r transactionRequest) validate(v *validate.Validator) ledger.TransactionRequest {
+	v.Token("referenceId", r.ReferenceID, validate.ReferenceIDLenMax)
+	v.OneOf("type", r.Type, ledger.TypeCredit, ledger.TypeDebit)
+	v.Token("walletId", r.WalletID, validate.IDLenMax)
+	v.Amount("amount", r.Amount)
+	cur := v.Currency("currency", r.Currency)
+	v.OptText("description", r.Description, validate.DescriptionLenMax)
+	v.Metadata("metadata", r.Metadata)
+	meta := r.Metadata
+	if len(meta) == 0 {
+		meta = nil // absent and empty are the same payload
+	}
+	return ledger.TransactionRequest{ReferenceID: r.ReferenceID, Type: r.Type, WalletID: r.WalletID,
+		Amount: r.Amount, Currency: cur, Description: r.Description, Metadata: meta}
+}
+
+// createTransaction commits a credit or debit, answers 202, and hands it to
+// the worker. A replay answers the original.
+func (a *API) createTransaction(c *gin.Context) {
+	var req transactionRequest
+	if !bind(c, &req, validate.BodyBytesMax) {
+		return
+	}
+	var v validate.Validator
+	tr := req.validate(&v)
+	if !valid(c, &v) {
+		return
+	}
+	tr.WorkspaceID = wsID(c)
+	a.accept(c, tr, "walletId")
+}
+
+// accept stores a money movement, answers 202 with it, and wakes the worker
+// for its lane; walletField names the request field of its wallet, if any.
+func (a *API) accept(c *gin.Context, tr ledger.TransactionRequest, walletField string) {
+	txn, replay, err := a.ledger.Submit(c, tr)
+	if err != nil {
+		if walletField != "" {
+			err = httperr.OnField(walletField, err)
+		}
+		a.fail(c, err)
+		return
+	}
+	if !replay && txn.Status == ledger.StatusPending {
+		// A replay's own wake-up went out with the original; should it
+		// have been lost, the relay finds the transaction.
+		a.queue.TransactionAccepted(c, txn.ID, txn.LaneID())
+	}
+	replayed(c, replay)
+	a.accepted.WithLabelValues(strconv.FormatBool(replay)).Inc()
+	c.JSON(http.StatusAccepted, txn)
+}
+
+func (a *API) getTransaction(c *gin.Context) {
+	txn, err := a.ledger.Transaction(c, wsID(c), c.Param("id"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, txn)
+}
+
+func (a *API) listTransactions(c *gin.Context) {
+	a.listTransactionsWhere(c, ledger.TransactionFilter{})
+}
+
+// listTransactionsWhere lists transactions matching the query's filters
+// within the given ones (a batch's items, say).
+func (a *API) listTransactionsWhere(c *gin.Context, f ledger.TransactionFilter) {
+	pg, ok := page(c, validate.IDKey("txn"))
+	if !ok {
+		return
+	}
+	var v validate.Validator
+	f.WalletID = v.QueryToken(c.Request, "walletId")
+	f.ReferenceID = v.QueryToken(c.Request, "referenceId")
+	if f.BatchID == "" {
+		f.BatchID = v.QueryToken(c.Request, "batchId")
+	}
+	f.Status = c.Query("status")
+	if f.Status != "" {
+		v.OneOf("status", f.Status, ledger.StatusPending, ledger.StatusCompleted, ledger.StatusFailed)
+	}
+	if !valid(c, &v) {
+		return
+	}
+	txns, err := a.ledger.Transactions(c, wsID(c), f, pg.Key, pg.Limit+1)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, validate.PageOf(txns, pg.Limit, func(t ledger.Transaction) string { return t.ID }))
+}

@@ -1,0 +1,93 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/orbt/orbt/httperr"
+	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/validate"
+)
+
+func (a *API) createWallet(c *gin.Context) {
+	var req struct {
+		Currency   string  `json:"currency"`
+		Type       string  `json:"type"`
+		CampaignID *string `json:"campaignId"`
+	}
+	if !bind(c, &req, validate.BodyBytesMax) {
+		return
+	}
+	var v validate.Validator
+	cur := v.Currency("currency", req.Currency)
+	v.OneOf("type", req.Type, ledger.WalletStandard, ledger.WalletCampaign)
+	switch {
+	case req.Type == ledger.WalletCampaign && req.CampaignID == nil:
+		v.Add("campaignId", "is required for a campaign wallet")
+	case req.Type == ledger.WalletStandard && req.CampaignID != nil:
+		v.Add("campaignId", "must be absent for a standard wallet")
+	case req.CampaignID != nil:
+		v.Token("campaignId", *req.CampaignID, validate.IDLenMax)
+	}
+	if !valid(c, &v) {
+		return
+	}
+	// Consumers are the workspace store's: it says whether this one is the
+	// workspace's before the ledger opens a wallet for it.
+	if _, err := a.ws.Consumer(c, wsID(c), c.Param("id")); err != nil {
+		a.fail(c, err)
+		return
+	}
+	w, err := a.ledger.CreateWallet(c, wsID(c), c.Param("id"), req.Type, cur, req.CampaignID)
+	if err != nil {
+		a.fail(c, httperr.OnField("campaignId", err))
+		return
+	}
+	c.JSON(http.StatusCreated, w)
+}
+
+func (a *API) listWallets(c *gin.Context) {
+	pg, ok := page(c, validate.IDKey("wal"))
+	if !ok {
+		return
+	}
+	if _, err := a.ws.Consumer(c, wsID(c), c.Param("id")); err != nil {
+		a.fail(c, err)
+		return
+	}
+	wallets, err := a.ledger.ConsumerWallets(c, wsID(c), c.Param("id"), pg.Key, pg.Limit+1)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, validate.PageOf(wallets, pg.Limit, func(w ledger.Wallet) string { return w.ID }))
+}
+
+func (a *API) getWallet(c *gin.Context) {
+	w, err := a.ledger.Wallet(c, wsID(c), c.Param("id"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, w)
+}
+
+// walletStatement lists a wallet's entries, newest first, paged by entry id.
+func (a *API) walletStatement(c *gin.Context) {
+	pg, ok := page(c, validate.SerialKey)
+	if !ok {
+		return
+	}
+	var after int64
+	if pg.Key != "" {
+		after, _ = strconv.ParseInt(pg.Key, 10, 64) // SerialKey checked it
+	}
+	lines, err := a.ledger.Statement(c, wsID(c), c.Param("id"), after, pg.Limit+1)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, validate.PageOf(lines, pg.Limit, func(l ledger.StatementLine) string { return strconv.FormatInt(l.EntryID, 10) }))
+}

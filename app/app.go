@@ -1,0 +1,88 @@
+// Package app assembles one Orbt process from its parts: the stores over
+// one Postgres pool, the enqueuer over one Redis connection, the HTTP
+// surfaces mounted side by side on one server (routes.go), and the worker.
+// main runs it; the test stack runs the very same assembly in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/tasks"
+	"github.com/orbt/orbt/webhook"
+	"github.com/orbt/orbt/worker"
+	"github.com/orbt/orbt/workspace"
+)
+
+// Settings are what an App takes from the configuration.
+type Settings struct {
+	AdminToken           string
+	BatchItemsMax        int
+	WebhookAllowPrivate  bool
+	WebhookRetrySchedule []time.Duration
+	WorkerConcurrency    int
+	WorkerPollInterval   time.Duration
+	RelayAfter           time.Duration
+}
+
+// App is one process's parts over its connections.
+type App struct {
+	Settings   Settings
+	Pool       *pgxpool.Pool
+	RedisOpt   asynq.RedisConnOpt
+	Redis      redis.UniversalClient
+	Ledger     *ledger.Ledger
+	Workspaces *workspace.Store
+	Webhooks   *webhook.Store
+	Enqueuer   *tasks.Enqueuer
+	Registry   *prometheus.Registry
+	Log        *slog.Logger
+	queue      *asynq.Client
+}
+
+// New assembles an App over a Postgres pool and a Redis connection;
+// Close releases the Redis clients it made (not the pool).
+func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prometheus.Registry, log *slog.Logger) (*App, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	rc, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, errors.New("redis: unsupported connection type")
+	}
+	queue := asynq.NewClientFromRedisClient(rc)
+	return &App{Settings: s, Pool: pool, RedisOpt: redisOpt, Redis: rc,
+		Ledger: ledger.New(pool, webhook.QueueFanout), Workspaces: workspace.New(pool),
+		Webhooks: webhook.NewStore(pool, s.WebhookAllowPrivate), Enqueuer: tasks.NewEnqueuer(queue, log),
+		Registry: reg, Log: log, queue: queue}, nil
+}
+
+// Worker builds the process's worker.
+func (a *App) Worker() (*worker.Worker, error) {
+	w, err := worker.New(worker.Options{Redis: a.RedisOpt, Enqueuer: a.Enqueuer, Ledger: a.Ledger, Webhooks: a.Webhooks,
+		WebhookRetrySchedule: a.Settings.WebhookRetrySchedule, Concurrency: a.Settings.WorkerConcurrency,
+		PollInterval: a.Settings.WorkerPollInterval, RelayAfter: a.Settings.RelayAfter,
+		Logger: a.Log.With("component", "worker"), Registerer: a.Registry})
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	return w, nil
+}
+
+// Close releases the Redis connection.
+func (a *App) Close() error { return a.Redis.Close() }
+
+// ping adapts a Redis ping to the ops readiness check.
+func (a *App) pingRedis(ctx context.Context) error { return a.Redis.Ping(ctx).Err() }

@@ -1,0 +1,36 @@
+package app
+
+import (
+	"net/http"
+
+	"github.com/hibiken/asynqmon"
+
+	"github.com/orbt/orbt/api"
+	"github.com/orbt/orbt/ops"
+	"github.com/orbt/orbt/server"
+)
+
+// Handler mounts every HTTP surface side by side on one server: the native
+// API (/v1, /admin/v1) and the ops pages (/healthz, /readyz, /metrics,
+// /ops/...). Each surface owns its routes.go.
+func (a *App) Handler() (http.Handler, error) {
+	srv, err := server.New(a.Log.With("component", "http"), a.Registry)
+	if err != nil {
+		return nil, err
+	}
+	native, err := api.New(api.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, Webhooks: a.Webhooks,
+		Enqueuer: a.Enqueuer, AdminToken: a.Settings.AdminToken, BatchItemsMax: a.Settings.BatchItemsMax,
+		Logger: a.Log.With("component", "api"), Registerer: a.Registry})
+	if err != nil {
+		return nil, err
+	}
+	native.Routes(srv)
+	ops.Routes(srv, ops.Options{
+		Dependencies: map[string]ops.Pinger{"postgres": a.Pool.Ping, "redis": a.pingRedis},
+		Gatherer:     a.Registry,
+		Queues:       asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: a.RedisOpt}),
+		AdminToken:   a.Settings.AdminToken,
+		Logger:       a.Log.With("component", "ops"),
+	})
+	return srv.Handler(), nil
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/orbt/orbt/app"
+	"github.com/orbt/orbt/config"
+	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/workspace"
+)
+
+func createWorkspace(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("workspace create", flag.ContinueOnError)
+	name := fs.String("name", "", "workspace name")
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: orbt workspace create --name NAME")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *name == "" {
+		return errors.New("--name is required")
+	}
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	created, err := workspace.New(pool).CreateWorkspace(ctx, *name)
+	if err != nil {
+		return err
+	}
+	return printJSON(created)
+}
+
+// fundWait bounds how long orbt fund waits for the worker to apply the
+// funding it accepted.
+const fundWait = 30 * time.Second
+
+// fund accepts a funding, wakes the worker, and waits for the outcome: a
+// funding is a money movement like any other, applied by a worker (orbt
+// dev or orbt worker must be running).
+func fund(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("fund", flag.ContinueOnError)
+	ws := fs.String("workspace", "", "workspace id")
+	currency := fs.String("currency", "USD", "ISO 4217 currency")
+	amount := fs.Int64("amount", 0, "amount in minor units")
+	reference := fs.String("reference", "", "referenceId: the same reference funds once")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cur, err := ledger.ParseCurrency(*currency)
+	if err != nil {
+		return err
+	}
+	if *ws == "" || *reference == "" || *amount <= 0 {
+		return errors.New("usage: orbt fund --workspace ID --currency USD --amount N --reference REF")
+	}
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	a, err := app.New(pool, redisOpt, settings(cfg), nil, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if _, err := a.Workspaces.Workspace(ctx, *ws); err != nil {
+		return err
+	}
+	txn, _, err := a.Ledger.Fund(ctx, *ws, *reference, cur, *amount)
+	if err != nil {
+		return err
+	}
+	if txn.Status == ledger.StatusPending {
+		a.Enqueuer.TransactionAccepted(ctx, txn.ID, txn.LaneID())
+	}
+	deadline := time.Now().Add(fundWait)
+	for txn.Status == ledger.StatusPending && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if txn, err = a.Ledger.Transaction(ctx, *ws, txn.ID); err != nil {
+			return err
+		}
+	}
+	if txn.Status == ledger.StatusPending {
+		fmt.Fprintln(os.Stderr, "orbt fund: accepted, still pending: is a worker (orbt dev or orbt worker) running?")
+	}
+	return printJSON(txn)
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/loadtest"
+)
+
+func runLoadtest(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	var o loadtest.Options
+	fs.StringVar(&o.API, "api", "http://127.0.0.1:8080", "base URL of a running orbt api")
+	fs.StringVar(&o.Key, "key", "", "write API key of a funded workspace (or give --admin-token)")
+	fs.StringVar(&o.AdminToken, "admin-token", os.Getenv("ORBT_ADMIN_TOKEN"), "admin token: the run creates and funds its own workspaces")
+	fs.StringVar(&o.Scenario, "scenario", loadtest.ScenarioSingle, "single, hot, spread or bulk")
+	fs.IntVar(&o.Count, "count", 10_000, "transactions (or batch items) to submit")
+	fs.IntVar(&o.Concurrency, "concurrency", 64, "requests in flight at once")
+	fs.IntVar(&o.Rate, "rate", 0, "pace submissions at this many per second (0: as fast as concurrency allows)")
+	fs.IntVar(&o.Wallets, "wallets", 0, "wallets per partner (default count/10, at most 10000)")
+	fs.IntVar(&o.Partners, "partners", 20, "partners in the spread scenario")
+	fs.IntVar(&o.BatchSize, "batch-size", 10_000, "items per batch in the bulk scenario")
+	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long to wait for every transaction to be final")
+	databaseURL := fs.String("database-url", "", "also scan the ledger's invariants in this database after the run")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	asRow := fs.Bool("row", false, "print the report as one row of a Markdown table (see make bench)")
+	header := fs.Bool("row-header", false, "print the header of the --row table and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *header {
+		fmt.Println(loadtest.RowHeader)
+		return nil
+	}
+	if *databaseURL != "" {
+		pool, err := pgxpool.New(ctx, *databaseURL)
+		if err != nil {
+			return fmt.Errorf("--database-url: %w", err)
+		}
+		defer pool.Close()
+		o.CheckLedger = ledger.New(pool, nil).CheckInvariants
+	}
+	o.Log = os.Stderr
+	report, err := loadtest.Run(ctx, o)
+	if err != nil {
+		return fmt.Errorf("loadtest %s: %w", o.Scenario, err)
+	}
+	switch {
+	case *asJSON:
+		return printJSON(report)
+	case *asRow:
+		report.Row(os.Stdout)
+		return nil
+	}
+	report.Print(os.Stdout)
+	return nil
+}

@@ -1,0 +1,211 @@
+// Package server is the one HTTP server every surface is mounted on (the
+// native API, the ops pages, and the surfaces to come): the gin engine with
+// the middleware they share (request id, metrics, recovery, deadline), the
+// admin-token check, and the listener with every timeout set.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orbt/orbt/httperr"
+	"github.com/orbt/orbt/store"
+	"github.com/orbt/orbt/validate"
+)
+
+// Timeouts of the HTTP server, so a client that trickles bytes or never
+// reads is cut off.
+type Timeouts struct {
+	// ReadHeader bounds reading a request's headers.
+	ReadHeader time.Duration
+	// Read bounds reading a whole request, body included; a route with a
+	// longer RouteTimeout extends it for its own requests.
+	Read time.Duration
+	// Write bounds a request from the end of its headers to the end of the
+	// response.
+	Write time.Duration
+	// Idle bounds how long a kept-alive connection waits for its next request.
+	Idle time.Duration
+}
+
+// DefaultTimeouts fit the API: a 1 MiB body within Read on a slow phone
+// link, a response within Write including a 10 s request deadline and
+// Go's 30 s CPU profile.
+var DefaultTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 20 * time.Second, Write: 60 * time.Second, Idle: 2 * time.Minute}
+
+// shutdownTimeout bounds a graceful shutdown: requests in flight finish
+// within it (every request's deadline is shorter).
+const shutdownTimeout = 25 * time.Second
+
+// Listen serves h on addr until ctx is done, then stops taking requests and
+// finishes those in flight.
+func Listen(ctx context.Context, addr string, h http.Handler, t Timeouts) error {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read,
+		WriteTimeout: t.Write, IdleTimeout: t.Idle}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// requestTimeout bounds each request so a stalled database yields a 503,
+// not a hang; RouteTimeout sets longer ones.
+const requestTimeout = 10 * time.Second
+
+// Server is the gin engine the surfaces mount their routes on.
+type Server struct {
+	Engine  *gin.Engine
+	log     *slog.Logger
+	metrics *prometheus.HistogramVec
+	// routeTimeouts are the request deadlines of routes that need longer
+	// than requestTimeout, by "METHOD /full/path".
+	routeTimeouts map[string]time.Duration
+}
+
+// New returns a Server with the shared middleware installed; reg (nil for
+// none) receives the HTTP latency histogram.
+func New(log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{log: log, routeTimeouts: map[string]time.Duration{},
+		metrics: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "orbt_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and status.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"method", "route", "status"})}
+	if reg != nil {
+		if err := reg.Register(s.metrics); err != nil {
+			return nil, fmt.Errorf("http metrics: %w", err)
+		}
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(requestID, s.observe, gin.CustomRecovery(s.recoverProblem), s.deadline)
+	r.NoRoute(func(c *gin.Context) { Abort(c, httperr.New(http.StatusNotFound, "not_found", "No such route.")) })
+	r.NoMethod(func(c *gin.Context) {
+		Abort(c, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "This route does not take that method."))
+	})
+	s.Engine = r
+	return s, nil
+}
+
+// Handler is the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.Engine }
+
+// RouteTimeout gives one route a longer request deadline (a bulk payout
+// writes up to 10,000 items in one database transaction) and extends the
+// connection's read and write deadlines to match.
+func (s *Server) RouteTimeout(method, path string, d time.Duration) {
+	s.routeTimeouts[method+" "+path] = d
+}
+
+// Abort renders e as a problem response and stops the handler chain.
+func Abort(c *gin.Context, e *httperr.Error) {
+	e.WriteProblem(c.Writer)
+	c.Abort()
+}
+
+// Fail classifies err and renders it as a problem response, logging what
+// the client is not told.
+func Fail(c *gin.Context, log *slog.Logger, err error) {
+	e := httperr.Classify(err)
+	switch {
+	case e.Status == http.StatusServiceUnavailable:
+		log.Warn("unavailable", "err", err, "path", c.FullPath())
+	case e.Status >= 500:
+		log.Error("internal error", "err", err, "path", c.FullPath())
+	}
+	Abort(c, e)
+}
+
+// requestID sets X-Request-Id, keeping a sane one the client sent.
+func requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if len(id) == 0 || len(id) > 64 || !validate.Printable(id) {
+		id = store.NewID("req")
+	}
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+func (s *Server) deadline(c *gin.Context) {
+	timeout := requestTimeout
+	if d, ok := s.routeTimeouts[c.Request.Method+" "+c.FullPath()]; ok {
+		timeout = d
+		rc := http.NewResponseController(c.Writer)
+		// Errors only mean the writer cannot extend (an httptest recorder).
+		_ = rc.SetReadDeadline(time.Now().Add(d))
+		_ = rc.SetWriteDeadline(time.Now().Add(d + 5*time.Second))
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
+}
+
+// recoverProblem turns a panic into a logged 500 problem.
+func (s *Server) recoverProblem(c *gin.Context, rec any) {
+	s.log.Error("panic", "recovered", rec, "path", c.Request.URL.Path)
+	Abort(c, httperr.New(http.StatusInternalServerError, "internal_error", "Something went wrong on our side."))
+}
+
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	s.metrics.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
+}
+
+// Bearer returns the token of an Authorization: Bearer header.
+func Bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || h[:len(prefix)] != prefix || len(h) > 512 {
+		return "", false
+	}
+	return h[len(prefix):], true
+}
+
+// RequireAdmin checks the admin token, as a bearer token or, with
+// allowBasic (pages people open in a browser), as a Basic-auth password.
+// With no token configured the routes do not exist.
+func RequireAdmin(token string, allowBasic bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if token == "" {
+			Abort(c, httperr.New(http.StatusNotFound, "not_found", "No such route."))
+			return
+		}
+		got, ok := Bearer(c.Request)
+		if !ok && allowBasic {
+			_, got, ok = c.Request.BasicAuth()
+		}
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			if allowBasic {
+				c.Header("WWW-Authenticate", `Basic realm="orbt admin"`)
+			}
+			Abort(c, httperr.New(http.StatusUnauthorized, "unauthorized", "Send the admin token: Authorization: Bearer <token>."))
+			return
+		}
+		c.Next()
+	}
+}

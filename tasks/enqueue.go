@@ -1,0 +1,166 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Enqueuer is the one door from Orbt into the queue. Everything it
+// enqueues is already committed to Postgres, so a failed enqueue loses
+// nothing (the relay re-derives it): it treats asynq's ErrTaskIDConflict
+// as success, backs off for a moment after Redis fails so requests do not
+// each wait out a Redis timeout, and coalesces the wake-ups of one lane.
+type Enqueuer struct {
+	client *asynq.Client
+	log    *slog.Logger
+	// downUntil holds the unix nanos until which enqueues are skipped after
+	// Redis failed.
+	downUntil atomic.Int64
+	lanes     laneWakeups
+}
+
+// Bounds of an enqueue.
+const (
+	enqueueTimeout = 500 * time.Millisecond
+	// redisDownBackoff is how long enqueues are skipped after one failed.
+	redisDownBackoff = time.Second
+)
+
+// ErrQueueDown is returned, without trying, while enqueues back off.
+var ErrQueueDown = errors.New("queue unavailable; the relay will enqueue from Postgres")
+
+// NewEnqueuer returns an Enqueuer over client; a nil client enqueues
+// nothing and leaves all work to the relay.
+func NewEnqueuer(client *asynq.Client, log *slog.Logger) *Enqueuer {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Enqueuer{client: client, log: log, lanes: laneWakeups{m: make(map[int64]*laneWakeup)}}
+}
+
+// Enqueue hands one task to Redis. A task id already queued is success.
+func (e *Enqueuer) Enqueue(ctx context.Context, task *asynq.Task) error {
+	if e.client == nil {
+		return nil
+	}
+	if time.Now().UnixNano() < e.downUntil.Load() {
+		return ErrQueueDown
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueTimeout)
+	defer cancel()
+	_, err := e.client.EnqueueContext(ctx, task)
+	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	e.downUntil.Store(time.Now().Add(redisDownBackoff).UnixNano())
+	return fmt.Errorf("enqueue %s: %w", task.Type(), err)
+}
+
+// enqueueOrLog is Enqueue for work the relay covers: failure is logged.
+func (e *Enqueuer) enqueueOrLog(ctx context.Context, task *asynq.Task) {
+	if err := e.Enqueue(ctx, task); err != nil && !errors.Is(err, ErrQueueDown) {
+		e.log.Warn("enqueue failed; the relay will pick the work up", "err", err)
+	}
+}
+
+// TransactionAccepted wakes the worker for a committed pending
+// transaction's lane. Under load many requests accept transactions on the
+// same lane at once, and one task drains them all: so while an enqueue for
+// a lane is in flight, later calls only mark the lane for one more enqueue
+// when it returns, with the latest of their transaction ids as the TaskID.
+// Every transaction is committed before its lane is marked, so the drain
+// that the following enqueue starts sees it; and should Redis lose the
+// task, the relay finds it. The first caller's own enqueue happens before
+// it returns; the loop that enqueues again for later marks runs on a
+// goroutine of its own, so no request waits for others' wake-ups.
+func (e *Enqueuer) TransactionAccepted(ctx context.Context, transactionID string, laneID int64) {
+	lane := e.lanes.mark(laneID, transactionID)
+	if lane == nil {
+		return // an enqueue in flight will enqueue again for it
+	}
+	ctx = context.WithoutCancel(ctx)
+	e.enqueueOrLog(ctx, NewTransactionApply(transactionID, laneID))
+	if id := e.lanes.next(laneID, lane); id != "" {
+		go func() {
+			for ; id != ""; id = e.lanes.next(laneID, lane) {
+				e.enqueueOrLog(ctx, NewTransactionApply(id, laneID))
+			}
+		}()
+	}
+}
+
+// BatchLanes wakes the worker for the lanes a stored bulk payout added work to.
+func (e *Enqueuer) BatchLanes(ctx context.Context, batchID string, lanes []int64) {
+	for _, lane := range lanes {
+		e.enqueueOrLog(ctx, NewLaneApply(lane, fmt.Sprintf("batch:%s:%d", batchID, lane)))
+	}
+}
+
+// Deliveries queues the first attempt of new webhook deliveries.
+func (e *Enqueuer) Deliveries(ctx context.Context, ids []string) {
+	for _, id := range ids {
+		e.enqueueOrLog(ctx, NewWebhookDeliver(id, deliveryAttemptTaskID(id, 1), time.Time{}))
+	}
+}
+
+// DeliveryRetry schedules attempt number attempt of a delivery at at.
+func (e *Enqueuer) DeliveryRetry(ctx context.Context, id string, attempt int, at time.Time) error {
+	return e.Enqueue(ctx, NewWebhookDeliver(id, deliveryAttemptTaskID(id, attempt), at))
+}
+
+// RelayLane enqueues a lane with stale pending work; bucket (the relay's
+// pass, by time) keeps repeated passes from piling up tasks.
+func (e *Enqueuer) RelayLane(ctx context.Context, lane, bucket int64) error {
+	return e.Enqueue(ctx, NewLaneApply(lane, fmt.Sprintf("relay:%d:%d", lane, bucket)))
+}
+
+// RelayDelivery enqueues an overdue webhook delivery again.
+func (e *Enqueuer) RelayDelivery(ctx context.Context, id string, bucket int64) error {
+	return e.Enqueue(ctx, NewWebhookDeliver(id, fmt.Sprintf("relay:%s:%d", id, bucket), time.Time{}))
+}
+
+func deliveryAttemptTaskID(id string, attempt int) string { return fmt.Sprintf("%s:%d", id, attempt) }
+
+// laneWakeups coalesces the enqueues of one lane (see TransactionAccepted).
+type laneWakeups struct {
+	mu sync.Mutex
+	m  map[int64]*laneWakeup
+}
+
+type laneWakeup struct {
+	again string // the latest transaction id marked while an enqueue was in flight
+}
+
+// mark returns the lane's state when the caller should enqueue, or nil when
+// an enqueue is in flight and will enqueue again after it.
+func (l *laneWakeups) mark(lane int64, txnID string) *laneWakeup {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w, busy := l.m[lane]; busy {
+		w.again = txnID
+		return nil
+	}
+	w := &laneWakeup{}
+	l.m[lane] = w
+	return w
+}
+
+// next returns the transaction id to enqueue again for, or "" when nothing
+// was marked meanwhile and the lane is free.
+func (l *laneWakeups) next(lane int64, w *laneWakeup) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id := w.again
+	w.again = ""
+	if id == "" {
+		delete(l.m, lane)
+	}
+	return id
+}

@@ -1,0 +1,97 @@
+// Package teststack runs a whole Orbt process in-process for tests: the
+// same assembly orbt dev runs (package app: every HTTP surface and the
+// worker) over a test package's own database and Redis index. The API
+// tests, the worker tests, the load test's tests and the fault suite all
+// start it here.
+package teststack
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orbt/orbt/app"
+	"github.com/orbt/orbt/client"
+)
+
+// AdminToken is the admin token of every test stack.
+const AdminToken = "test-admin-token"
+
+// Options shape a stack; the zero value serves the API and runs a worker
+// with test-speed retries.
+type Options struct {
+	// NoWorker serves the API only (another stack's worker, or none, applies).
+	NoWorker bool
+	// Settings override the test defaults where set.
+	Settings app.Settings
+	Logger   *slog.Logger
+}
+
+// Stack is a running process: URL serves every surface.
+type Stack struct {
+	URL   string
+	App   *app.App
+	Admin *client.Client
+	stop  func()
+}
+
+// New starts a stack over pool and the Redis database redis; Stop ends it.
+func New(pool *pgxpool.Pool, redis asynq.RedisClientOpt, o Options) (*Stack, error) {
+	s := o.Settings
+	s.AdminToken = AdminToken
+	s.WebhookAllowPrivate = true
+	if s.WebhookRetrySchedule == nil {
+		s.WebhookRetrySchedule = []time.Duration{100 * time.Millisecond}
+	}
+	if s.RelayAfter == 0 {
+		s.RelayAfter = time.Second
+	}
+	if s.WorkerConcurrency == 0 {
+		s.WorkerConcurrency = 8
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	a, err := app.New(pool, redis, s, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	h, err := a.Handler()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	ts := httptest.NewServer(h)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	if o.NoWorker {
+		close(done)
+	} else {
+		w, err := a.Worker()
+		if err != nil {
+			cancel()
+			ts.Close()
+			a.Close()
+			return nil, err
+		}
+		go func() { w.Run(ctx); close(done) }()
+	}
+	return &Stack{URL: ts.URL, App: a, Admin: client.New(ts.URL, AdminToken, 8), stop: func() {
+		cancel()
+		<-done
+		ts.Close()
+		a.Close()
+	}}, nil
+}
+
+// Stop stops the worker and the server.
+func (s *Stack) Stop() { s.stop() }
+
+// Client is a client of the stack with key.
+func (s *Stack) Client(key string) *client.Client { return s.Admin.WithKey(key) }

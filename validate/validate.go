@@ -1,0 +1,239 @@
+// Package validate reads and checks what clients send, for every HTTP
+// surface: strict JSON bodies, field checks that collect every error at
+// once, the limits on everything, and cursor paging. Its answers are
+// httperr.Errors, which each surface renders in its own shape.
+package validate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/orbt/orbt/httperr"
+	"github.com/orbt/orbt/ledger"
+)
+
+// Limits on what a client may send.
+const (
+	BodyBytesMax        = 1 << 20 // 1 MiB
+	AmountMax           = 1_000_000_000_000
+	ReferenceIDLenMax   = 255
+	IDLenMax            = 64
+	NameLenMax          = 200
+	DescriptionLenMax   = 500
+	EmailLenMax         = 254
+	URLLenMax           = 2048
+	MetadataKeysMax     = 50
+	MetadataKeyLenMax   = 40
+	MetadataValueLenMax = 500
+	BrandsMax           = 100
+)
+
+// DecodeJSON reads a JSON object of at most limit bytes strictly: unknown
+// fields, wrong types, trailing data and oversized bodies are 4xx errors
+// naming the field.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) *httperr.Error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			return httperr.New(http.StatusBadRequest, "invalid_json", "The body must hold exactly one JSON object.")
+		}
+		return nil
+	}
+	var (
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	switch {
+	case TooLarge(err) != nil:
+		return TooLarge(err)
+	case errors.Is(err, io.EOF):
+		return httperr.New(http.StatusBadRequest, "invalid_json", "The body is empty; a JSON object is required.")
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return httperr.New(http.StatusBadRequest, "invalid_json", "The body is not valid JSON: "+err.Error())
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return httperr.New(http.StatusBadRequest, "invalid_json", "The body must be a JSON object.")
+		}
+		return httperr.Validation(httperr.FieldError{Field: typeErr.Field, Message: "must be " + describeType(typeErr)})
+	}
+	// encoding/json has no typed error for unknown fields; its message is
+	// `json: unknown field "name"` and has been stable since Go 1.10.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return httperr.Validation(httperr.FieldError{Field: strings.Trim(name, `"`), Message: "is not a known field"})
+	}
+	return httperr.New(http.StatusBadRequest, "invalid_json", "The body could not be read: "+err.Error())
+}
+
+// TooLarge is the 413 for a body past its limit, or nil for other errors.
+func TooLarge(err error) *httperr.Error {
+	var maxErr *http.MaxBytesError
+	if !errors.As(err, &maxErr) {
+		return nil
+	}
+	return httperr.New(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("The body is larger than %d bytes.", maxErr.Limit))
+}
+
+func describeType(e *json.UnmarshalTypeError) string {
+	switch e.Type.Kind().String() {
+	case "int64", "int":
+		return "an integer number of minor units within range"
+	case "string":
+		return "a string"
+	case "map":
+		return "an object"
+	case "slice":
+		return "an array"
+	}
+	return "a " + e.Type.String()
+}
+
+// Validator collects field errors, so a request learns of all at once.
+type Validator struct{ Errs []httperr.FieldError }
+
+// Add records that field is wrong.
+func (v *Validator) Add(field, msg string) {
+	v.Errs = append(v.Errs, httperr.FieldError{Field: field, Message: msg})
+}
+
+// Err is the 400 listing every field error, or nil when there are none.
+func (v *Validator) Err() *httperr.Error {
+	if len(v.Errs) == 0 {
+		return nil
+	}
+	return httperr.Validation(v.Errs...)
+}
+
+// Text checks a free-text string: valid UTF-8, no NUL (Postgres refuses
+// it), within maxLen characters.
+func (v *Validator) Text(field, s string, required bool, maxLen int) {
+	switch {
+	case s == "" && required:
+		v.Add(field, "is required")
+	case !utf8.ValidString(s) || strings.ContainsRune(s, 0) || strings.ContainsRune(s, utf8.RuneError):
+		v.Add(field, "must be valid UTF-8 without NUL characters")
+	case utf8.RuneCountInString(s) > maxLen:
+		v.Add(field, fmt.Sprintf("must be at most %d characters", maxLen))
+	}
+}
+
+// OptText is Text for an optional field: absent is fine, present must be
+// non-empty.
+func (v *Validator) OptText(field string, s *string, maxLen int) {
+	if s != nil {
+		v.Text(field, *s, true, maxLen)
+	}
+}
+
+// Token checks an identifier: printable ASCII without spaces.
+func (v *Validator) Token(field, s string, maxLen int) {
+	switch {
+	case s == "":
+		v.Add(field, "is required")
+	case len(s) > maxLen:
+		v.Add(field, fmt.Sprintf("must be at most %d characters", maxLen))
+	case !Printable(s):
+		v.Add(field, "must be printable ASCII without spaces")
+	}
+}
+
+// Printable reports whether s is printable ASCII without spaces: what ids,
+// referenceIds and header values must be.
+func Printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// Amount checks a positive amount of minor units.
+func (v *Validator) Amount(field string, n int64) {
+	switch {
+	case n <= 0:
+		v.Add(field, "must be a positive integer number of minor units")
+	case n > AmountMax:
+		v.Add(field, fmt.Sprintf("must be at most %d", int64(AmountMax)))
+	}
+}
+
+// Currency checks an ISO 4217 code and returns it.
+func (v *Validator) Currency(field, code string) ledger.Currency {
+	if code == "" {
+		v.Add(field, "is required")
+		return ""
+	}
+	cur, err := ledger.ParseCurrency(code)
+	if err != nil {
+		v.Add(field, "must be an ISO 4217 code such as USD")
+	}
+	return cur
+}
+
+// OneOf checks that s is one of the allowed values.
+func (v *Validator) OneOf(field, s string, allowed ...string) {
+	for _, a := range allowed {
+		if s == a {
+			return
+		}
+	}
+	if s == "" {
+		v.Add(field, "is required")
+		return
+	}
+	v.Add(field, "must be one of "+strings.Join(allowed, ", "))
+}
+
+// Metadata checks a partner's key-value annotations.
+func (v *Validator) Metadata(field string, m map[string]string) {
+	if len(m) > MetadataKeysMax {
+		v.Add(field, fmt.Sprintf("must have at most %d keys", MetadataKeysMax))
+		return
+	}
+	for k, val := range m {
+		v.Text(field+"."+k, k, true, MetadataKeyLenMax)
+		v.Text(field+"."+k, val, false, MetadataValueLenMax)
+	}
+}
+
+// Email checks an optional email address.
+func (v *Validator) Email(field string, s *string) {
+	if s == nil {
+		return
+	}
+	v.Text(field, *s, true, EmailLenMax)
+	if addr, err := mail.ParseAddress(*s); err != nil || addr.Address != *s {
+		v.Add(field, "must be an email address")
+	}
+}
+
+// Time parses an optional RFC 3339 timestamp.
+func (v *Validator) Time(field string, s *string) *time.Time {
+	if s == nil {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, *s)
+	if err != nil {
+		v.Add(field, "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z")
+		return nil
+	}
+	return &t
+}
+
+// QueryToken reads an optional query parameter that must be an identifier.
+func (v *Validator) QueryToken(r *http.Request, name string) string {
+	s := r.URL.Query().Get(name)
+	if s != "" {
+		v.Token(name, s, ReferenceIDLenMax)
+	}
+	return s
+}
