@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orbt/orbt/client"
 	"github.com/orbt/orbt/ledger"
@@ -496,4 +497,89 @@ func TestPostgresDownIs503(t *testing.T) {
 	if r.status != 503 || r.str("code") != "service_unavailable" {
 		t.Errorf("admin write with Postgres down: %d %s", r.status, r.raw)
 	}
+	// /readyz names the dependency that is down and nothing about it: no
+	// user, database, host or port from the driver's error.
+	ready := call(t, ts.URL, "GET", "/readyz", "", nil)
+	if !strings.Contains(ready.raw, "postgres") {
+		t.Errorf("/readyz does not say postgres is down: %s", ready.raw)
+	}
+	for _, secret := range []string{"127.0.0.1", ":1", "user=", "database=", "orbt?", "dial", "connect"} {
+		if strings.Contains(ready.raw, secret) {
+			t.Errorf("/readyz tells anyone %q: %s", secret, ready.raw)
+		}
+	}
+}
+
+// Postgres refusing writes (read-only, or in recovery right after a
+// failover: SQLSTATE class 25) is a 503 with Retry-After, never a 500.
+func TestReadOnlyPostgresIs503(t *testing.T) {
+	s := getStack(t)
+	p := newPartner(t, s.URL, 0)
+	cfg := db.Pool.Config().Copy()
+	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	ro, err := teststack.New(pool, testenv.AsynqRedis(testenv.RedisOptions(redisDB)), teststack.Options{NoWorker: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Stop()
+	r := call(t, ro.URL, "POST", "/v1/consumers", p.key, map[string]any{"externalId": "read-only"})
+	if r.status != 503 || r.header.Get("Retry-After") == "" {
+		t.Errorf("write to a read-only Postgres: %d Retry-After %q %s", r.status, r.header.Get("Retry-After"), r.raw)
+	}
+}
+
+// Each refusal names what is wrong: a campaign window out of order is not a
+// budget problem, and a wallet naming an unknown campaign is not an unknown
+// consumer.
+func TestRefusalsNameTheRealProblem(t *testing.T) {
+	s := getStack(t)
+	p := newPartner(t, s.URL, 0)
+	cmp := expect(t, p.call("POST", "/v1/campaigns", map[string]any{"name": "Window", "currency": "USD",
+		"budget": 100, "endsAt": "2030-01-01T00:00:00Z"}), 201)
+	r := expect(t, p.call("PATCH", "/v1/campaigns/"+cmp.str("id"), map[string]any{"startsAt": "2031-01-01T00:00:00Z"}), 400)
+	if r.str("code") != "validation_error" || !strings.Contains(r.raw, `"field":"endsAt"`) {
+		t.Errorf("startsAt after the stored endsAt: %s", r.raw)
+	}
+	c := expect(t, p.call("POST", "/v1/consumers", map[string]any{"externalId": "labels"}), 201)
+	r = expect(t, p.call("POST", "/v1/consumers/"+c.str("id")+"/wallets",
+		map[string]any{"currency": "USD", "type": "campaign", "campaignId": "cmp_never_existed"}), 404)
+	if r.str("code") != "campaign_not_found" || !strings.Contains(r.raw, `"field":"campaignId"`) {
+		t.Errorf("wallet of an unknown campaign: %s", r.raw)
+	}
+	r = expect(t, p.call("POST", "/v1/consumers/csm_never_existed/wallets",
+		map[string]any{"currency": "USD", "type": "campaign", "campaignId": cmp.str("id")}), 404)
+	if r.str("code") != "consumer_not_found" || strings.Contains(r.raw, "campaignId") {
+		t.Errorf("wallet of an unknown consumer: %s", r.raw)
+	}
+}
+
+// Funding is a money movement like any other: accepted (202, pending),
+// applied by the worker, answered once per referenceId.
+func TestFundingIsAcceptedThenApplied(t *testing.T) {
+	s := getStack(t)
+	p := newPartner(t, s.URL, 0)
+	path := "/admin/v1/workspaces/" + p.id + "/fundings"
+	body := map[string]any{"referenceId": "topup-1", "currency": "USD", "amount": 5_000}
+	r := expect(t, call(t, s.URL, "POST", path, adminToken, body), 202)
+	if r.str("type") != "funding" || (r.str("status") != "pending" && r.str("status") != "completed") {
+		t.Fatalf("funding accepted as %s", r.raw)
+	}
+	if got := p.await(r.str("id")); got.str("status") != "completed" {
+		t.Fatalf("funding: %s", got.raw)
+	}
+	again := expect(t, call(t, s.URL, "POST", path, adminToken, body), 202)
+	if again.str("id") != r.str("id") || again.header.Get("Idempotent-Replayed") != "true" || again.str("status") != "completed" {
+		t.Errorf("replayed funding: %s", again.raw)
+	}
+	body["amount"] = 5_001
+	expect(t, call(t, s.URL, "POST", path, adminToken, body), 422)
+	if b := p.partnerBalance(); b != 5_000 {
+		t.Errorf("partner balance %d after a funding, its replay and a conflict; want 5000", b)
+	}
+	assertInvariants(t)
 }

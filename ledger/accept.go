@@ -66,24 +66,32 @@ type acceptCall struct {
 // unique index decides, so any number of concurrent duplicates store one
 // row. It returns once the row is committed.
 func (l *Ledger) Submit(ctx context.Context, req TransactionRequest) (txn Transaction, replayed bool, err error) {
+	call := newAcceptCall(req)
+	l.accept.enqueue(call, l.flushAccepts)
+	return call.wait(ctx, l)
+}
+
+func newAcceptCall(req TransactionRequest) *acceptCall {
 	call := &acceptCall{req: req, id: store.NewID("txn"), fp: req.fingerprint(), done: make(chan struct{})}
 	if len(req.Metadata) > 0 {
-		meta, err := json.Marshal(req.Metadata)
-		if err != nil {
-			return Transaction{}, false, fmt.Errorf("submit %s: metadata: %w", req.ReferenceID, err)
-		}
+		meta, _ := json.Marshal(req.Metadata) // a map of strings: cannot fail
 		metaJSON := string(meta)
 		call.meta = &metaJSON
 	}
-	l.accept.enqueue(call, l.flushAccepts)
+	return call
+}
+
+// wait returns the call's answer once its group has flushed, taking the
+// one-by-one path when the group could not answer it.
+func (call *acceptCall) wait(ctx context.Context, l *Ledger) (Transaction, bool, error) {
 	select {
 	case <-call.done:
 	case <-ctx.Done():
 		// The group may still commit it; a retry of the request replays it.
-		return Transaction{}, false, fmt.Errorf("submit %s: %w", req.ReferenceID, ctx.Err())
+		return Transaction{}, false, fmt.Errorf("submit %s: %w", call.req.ReferenceID, ctx.Err())
 	}
 	if call.fallback {
-		return l.submitOne(ctx, req, call.fp, call.meta)
+		return l.submitOne(ctx, call.req, call.fp, call.meta)
 	}
 	return call.txn, call.replayed, call.err
 }

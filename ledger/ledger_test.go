@@ -680,3 +680,37 @@ func TestConcurrentMultiLaneGroupsKeepInvariants(t *testing.T) {
 	}
 	assertInvariants(t)
 }
+
+// The relay asks for stale lanes a bounded number at a time: the longest
+// waiting must come first, whatever their ids, or past the bound some lanes
+// would never be relayed.
+func TestStaleLanesComeOldestFirst(t *testing.T) {
+	ctx := context.Background()
+	var lanes []int64
+	for range 3 {
+		f := newFixture(t)
+		f.fund(t, "USD", 100)
+		txn := f.submit(t, TypeCredit, f.wallet(t, "USD", nil).ID, 1, "USD")
+		lanes = append(lanes, txn.LaneID())
+	}
+	// The newest lane (highest id) has waited longest: older than anything
+	// other tests leave pending.
+	for i, lane := range lanes {
+		if _, err := db.Pool.Exec(ctx, `UPDATE pending_transactions SET created_at = $2 WHERE lane_account_id = $1`,
+			lane, time.Date(2000, 1, 3-i, 0, 0, 0, 0, time.UTC)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := New(db.Pool, nil).StaleLanes(ctx, time.Second, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != lanes[2] || got[1] != lanes[1] {
+		t.Errorf("stale lanes %v, want the two oldest %v", got, []int64{lanes[2], lanes[1]})
+	}
+	for _, lane := range lanes {
+		if _, err := New(db.Pool, nil).ApplyLane(ctx, lane); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

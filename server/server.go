@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -48,13 +49,22 @@ const shutdownTimeout = 25 * time.Second
 // Listen serves h on addr until ctx is done, then stops taking requests and
 // finishes those in flight.
 func Listen(ctx context.Context, addr string, h http.Handler, t Timeouts) error {
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read,
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("http %s: %w", addr, err)
+	}
+	return Serve(ctx, ln, h, t)
+}
+
+// Serve is Listen on a listener.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, t Timeouts) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read,
 		WriteTimeout: t.Write, IdleTimeout: t.Idle}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("http %s: %w", addr, err)
+		return fmt.Errorf("http %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
