@@ -9,9 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/hibiken/asynq"
-
-	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/config"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/workspace"
@@ -64,20 +61,11 @@ func fund(ctx context.Context, cfg config.Config, args []string) error {
 	if *ws == "" || *reference == "" || *amount <= 0 {
 		return errors.New("usage: orbt fund --workspace ID --currency USD --amount N --reference REF")
 	}
-	pool, err := openPool(ctx, cfg)
+	a, closeApp, err := openApp(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
-	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
-	}
-	a, err := app.New(pool, redisOpt, settings(cfg), nil, slog.New(slog.NewTextHandler(os.Stderr, nil)))
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+	defer closeApp()
 	if _, err := a.Workspaces.Workspace(ctx, *ws); err != nil {
 		return err
 	}

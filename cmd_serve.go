@@ -62,22 +62,11 @@ func dev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 // drains: the API stops taking requests and finishes those in flight, the
 // worker finishes its tasks.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, withWorker bool) error {
-	pool, err := openPool(ctx, cfg)
+	a, closeApp, err := openApp(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
-	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a, err := app.New(pool, redisOpt, settings(cfg), reg, log)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+	defer closeApp()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -110,6 +99,28 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 		cancel()
 	}
 	return first
+}
+
+// openApp connects to Postgres and Redis and assembles the process's parts
+// over them; the returned func closes it all.
+func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app.App, func(), error) {
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a, err := app.New(pool, redisOpt, settings(cfg), reg, log)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return a, func() { a.Close(); pool.Close() }, nil
 }
 
 // settings are the parts of the configuration the process's parts take.
