@@ -86,6 +86,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 		if err != nil {
 			return err
 		}
+		a.Background(ctx)
 		running++
 		go func() { errc <- server.Listen(ctx, cfg.HTTPAddr, h, server.DefaultTimeouts) }()
 		log.Info("api listening", "addr", cfg.HTTPAddr)

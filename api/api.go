@@ -9,6 +9,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,10 @@ type API struct {
 	keys     keyCache
 	accepted *prometheus.CounterVec
 }
+
+// waitingRequestTimeout bounds a request that may wait for its outcome
+// (Prefer: wait=10): the wait plus a request's usual deadline.
+const waitingRequestTimeout = validate.PreferWaitMax + 10*time.Second
 
 // New builds the API; Routes mounts it.
 func New(opts Options) (*API, error) {

@@ -583,3 +583,40 @@ func TestFundingIsAcceptedThenApplied(t *testing.T) {
 	}
 	assertInvariants(t)
 }
+
+// Prefer: wait=N answers 200 with the final transaction when the worker
+// applies it within N seconds, and the usual 202 when it does not.
+func TestPreferWaitAnswersTheOutcome(t *testing.T) {
+	s := getStack(t)
+	p := newPartner(t, s.URL, 0)
+	wait := http.Header{"Prefer": {"wait=5"}}
+	funding := callWith(t, s.URL, "POST", "/admin/v1/workspaces/"+p.id+"/fundings", adminToken,
+		map[string]any{"referenceId": "wait-fund", "currency": "USD", "amount": 1_000}, wait)
+	if funding.status != 200 || funding.str("status") != "completed" || funding.header.Get("Preference-Applied") != "wait=5" {
+		t.Fatalf("funding with Prefer: wait: %d %s", funding.status, funding.raw)
+	}
+	w := p.wallet()
+	body := map[string]any{"referenceId": "wait-1", "type": "credit", "walletId": w, "amount": 400, "currency": "USD"}
+	r := callWith(t, s.URL, "POST", "/v1/transactions", p.key, body, wait)
+	if r.status != 200 || r.str("status") != "completed" {
+		t.Fatalf("credit with Prefer: wait: %d %s", r.status, r.raw)
+	}
+	over := callWith(t, s.URL, "POST", "/v1/transactions", p.key, map[string]any{"referenceId": "wait-2", "type": "debit",
+		"walletId": w, "amount": 401, "currency": "USD"}, wait)
+	if over.status != 200 || over.str("failureReason") != "insufficient_funds" {
+		t.Errorf("failing debit with Prefer: wait: %d %s", over.status, over.raw)
+	}
+	// A replay of a final transaction answers it at once.
+	again := callWith(t, s.URL, "POST", "/v1/transactions", p.key, body, wait)
+	if again.status != 200 || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("replay with Prefer: wait: %d %s", again.status, again.raw)
+	}
+	// No worker reads this API's queue: the wait runs out and the answer is 202.
+	alone := newServer(t, testenv.AsynqRedis(testenv.Redis(t, redisDB+12)), teststack.Options{})
+	pending := callWith(t, alone, "POST", "/v1/transactions", p.key, map[string]any{"referenceId": "wait-3", "type": "credit",
+		"walletId": w, "amount": 1, "currency": "USD"}, http.Header{"Prefer": {"wait=1"}})
+	if pending.status != 202 || pending.str("status") != "pending" {
+		t.Errorf("Prefer: wait with nothing applying: %d %s", pending.status, pending.raw)
+	}
+	p.await(pending.str("id")) // the shared worker's relay applies it in the end
+}

@@ -12,6 +12,7 @@ func (a *API) Routes(s *server.Server) {
 	admin := s.Engine.Group("/admin/v1", server.RequireAdmin(a.opts.AdminToken, false), validParams)
 	admin.POST("/workspaces", a.adminCreateWorkspace)
 	admin.POST("/workspaces/:id/fundings", a.adminFund)
+	s.RouteTimeout(http.MethodPost, "/admin/v1/workspaces/:id/fundings", waitingRequestTimeout)
 
 	v1 := s.Engine.Group("/v1", a.authenticate, validParams)
 	write := v1.Group("", requireWrite)
@@ -37,6 +38,7 @@ func (a *API) Routes(s *server.Server) {
 	v1.GET("/wallets/:id/transactions", a.walletStatement)
 
 	write.POST("/transactions", a.createTransaction)
+	s.RouteTimeout(http.MethodPost, "/v1/transactions", waitingRequestTimeout)
 	v1.GET("/transactions", a.listTransactions)
 	v1.GET("/transactions/:id", a.getTransaction)
 

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -55,6 +57,8 @@ func (a *API) createTransaction(c *gin.Context) {
 
 // accept stores a money movement, answers 202 with it, and wakes the worker
 // for its lane; walletField names the request field of its wallet, if any.
+// With "Prefer: wait=N" it waits up to N seconds for the outcome and
+// answers 200 with the final transaction when there is one by then.
 func (a *API) accept(c *gin.Context, tr ledger.TransactionRequest, walletField string) {
 	txn, replay, err := a.ledger.Submit(c, tr)
 	if err != nil {
@@ -71,6 +75,16 @@ func (a *API) accept(c *gin.Context, tr ledger.TransactionRequest, walletField s
 	}
 	replayed(c, replay)
 	a.accepted.WithLabelValues(strconv.FormatBool(replay)).Inc()
+	if wait := validate.PreferWait(c.Request.Header); wait > 0 {
+		ctx, cancel := context.WithTimeout(c, wait)
+		final, err := a.ledger.AwaitFinal(ctx, tr.WorkspaceID, txn)
+		cancel()
+		if err == nil && final.Status != ledger.StatusPending {
+			c.Header("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+			c.JSON(http.StatusOK, final)
+			return
+		}
+	}
 	c.JSON(http.StatusAccepted, txn)
 }
 

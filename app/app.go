@@ -81,6 +81,12 @@ func (a *App) Worker() (*worker.Worker, error) {
 	return w, nil
 }
 
+// Background runs, until ctx ends, what an API process needs besides its
+// handler: the listener that wakes requests waiting for outcomes.
+func (a *App) Background(ctx context.Context) {
+	go a.Ledger.ListenOutcomes(ctx, a.Log.With("component", "outcomes"))
+}
+
 // Close releases the Redis connection.
 func (a *App) Close() error { return a.Redis.Close() }
 

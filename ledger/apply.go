@@ -521,8 +521,10 @@ func (l *Ledger) writeGroup(ctx context.Context, tx pgx.Tx, group []pending, ent
 		laneIDs = append(laneIDs, p.laneID)
 	}
 	slices.Sort(laneIDs)
+	laneIDs = slices.Compact(laneIDs)
+	queueAnnounce(&b, laneIDs)
 	b.Queue(`DELETE FROM pending_transactions WHERE lane_account_id = ANY ($1) AND transaction_id = ANY ($2)`,
-		slices.Compact(laneIDs), tID).
+		laneIDs, tID).
 		Exec(func(tag pgconn.CommandTag) error {
 			return expectRows("pending_transactions", tag.RowsAffected(), wantTxns)
 		})

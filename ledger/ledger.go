@@ -59,6 +59,7 @@ type Ledger struct {
 	fanout   Fanout
 	groupMax int
 	accept   acceptQueue
+	waiters  outcomeWaiters
 }
 
 // groupMaxDefault bounds how many transactions one database transaction

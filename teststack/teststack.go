@@ -69,6 +69,7 @@ func New(pool *pgxpool.Pool, redis asynq.RedisClientOpt, o Options) (*Stack, err
 	}
 	ts := httptest.NewServer(h)
 	ctx, cancel := context.WithCancel(context.Background())
+	a.Background(ctx)
 	done := make(chan struct{})
 	if o.NoWorker {
 		close(done)

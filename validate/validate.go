@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -236,4 +237,28 @@ func (v *Validator) QueryToken(r *http.Request, name string) string {
 		v.Token(name, s, ReferenceIDLenMax)
 	}
 	return s
+}
+
+// PreferWaitMax bounds how long a client may ask to wait for an outcome.
+const PreferWaitMax = 10 * time.Second
+
+// PreferWait reads an RFC 7240 "Prefer: wait=N" (seconds) from h, capped at
+// PreferWaitMax. A missing or malformed preference is no wait: preferences
+// a server does not understand are ignored, never refused.
+func PreferWait(h http.Header) time.Duration {
+	for _, line := range h.Values("Prefer") {
+		for _, pref := range strings.Split(line, ",") {
+			pref, _, _ = strings.Cut(pref, ";")
+			name, value, ok := strings.Cut(strings.TrimSpace(pref), "=")
+			if !ok || !strings.EqualFold(strings.TrimSpace(name), "wait") {
+				continue
+			}
+			n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(value), `"`))
+			if err != nil || n <= 0 {
+				return 0
+			}
+			return min(time.Duration(n)*time.Second, PreferWaitMax)
+		}
+	}
+	return 0
 }
