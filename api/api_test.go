@@ -193,21 +193,12 @@ func (p *partner) partnerBalance() int64 {
 	return 0
 }
 
-// events lists the partner's events of one type, waiting (a few seconds at
-// most) until at least n show: catch-up shows an event once every older
-// write transaction on the server has ended, which other tests' work can
-// hold back for a moment.
-func (p *partner) events(eventType string, n int) []any {
+// events lists the partner's events of one type (they are written in the
+// same commit as the outcomes they report).
+func (p *partner) events(eventType string) []any {
 	p.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := expect(p.t, p.call("GET", "/v1/events?type="+eventType, nil), 200)
-		data := r.body["data"].([]any)
-		if len(data) >= n || time.Now().After(deadline) {
-			return data
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	r := expect(p.t, p.call("GET", "/v1/events?type="+eventType, nil), 200)
+	return r.body["data"].([]any)
 }
 
 func assertInvariants(t *testing.T) {
@@ -267,7 +258,7 @@ func TestPartnerCreditsAndDebitsEndToEnd(t *testing.T) {
 	if len(rest.body["data"].([]any)) != 2 || rest.body["nextCursor"] != nil { // 4 transactions and the funding
 		t.Errorf("second page: %s", rest.raw)
 	}
-	if events := p.events("transaction.failed", 2); len(events) != 2 {
+	if events := p.events("transaction.failed"); len(events) != 2 {
 		t.Errorf("%d transaction.failed events, want 2", len(events))
 	}
 	assertInvariants(t)

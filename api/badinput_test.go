@@ -1,8 +1,8 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -138,15 +138,12 @@ func FuzzCreateTransaction(f *testing.F) {
 		s := getStack(t)
 		p := fuzzPartner(t, s.URL)
 		body = strings.ReplaceAll(body, "wal_x", p.walletID)
-		req, _ := http.NewRequest("POST", s.URL+"/v1/transactions", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+p.key)
-		res, err := http.DefaultClient.Do(req)
+		res, err := s.Client(p.key).Do(context.Background(), "POST", "/v1/transactions", body, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res.Body.Close()
-		if res.StatusCode >= 500 {
-			t.Fatalf("body %q: status %d", body, res.StatusCode)
+		if res.Status >= 500 {
+			t.Fatalf("body %q: status %d", body, res.Status)
 		}
 	})
 }

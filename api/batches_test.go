@@ -95,7 +95,7 @@ func TestBulkPayoutEndToEnd(t *testing.T) {
 	if len(member.body["data"].([]any)) != 1 {
 		t.Errorf("consumer member-998 not created: %s", member.raw)
 	}
-	ev := p.events("batch.completed", 1)
+	ev := p.events("batch.completed")
 	if len(ev) != 1 || ev[0].(map[string]any)["data"].(map[string]any)["id"] != id {
 		t.Errorf("batch.completed events: %v", ev)
 	}

@@ -65,7 +65,12 @@ func (a *API) redeliverEvent(c *gin.Context) {
 			return
 		}
 	}
-	ids, err := a.webhooks.Redeliver(c, wsID(c), c.Param("id"), req.EndpointID)
+	event, err := a.ledger.Event(c, wsID(c), c.Param("id"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	ids, err := a.webhooks.Redeliver(c, ledger.EventRef{ID: event.ID, WorkspaceID: wsID(c), Type: event.Type}, req.EndpointID)
 	if err != nil {
 		a.fail(c, err)
 		return

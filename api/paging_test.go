@@ -42,7 +42,7 @@ func TestEveryListPagesCompletelyAndRefusesForeignCursors(t *testing.T) {
 			"items": []map[string]any{{"referenceId": fmt.Sprint("page-item-", i), "walletId": wallet, "type": "credit", "amount": 1, "currency": "USD"}}}), 202).str("id")
 		pause()
 	}
-	events := p.events("transaction.completed", n)
+	events := p.events("transaction.completed")
 	eventID = events[0].(map[string]any)["id"].(string)
 	for range n - 1 { // n deliveries of one event to the last endpoint, at distinct times
 		expect(t, p.call("POST", "/v1/events/"+eventID+"/redeliver", map[string]any{"endpointId": endpoint}), 202)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -175,22 +176,18 @@ func (l *Ledger) flushAccepts(group []*acceptCall) {
 	}
 }
 
-// insertGroup inserts a group's rows in a transaction that waits at most
+// insertGroup inserts a group's rows in one round trip: a pipeline whose
+// statements run as one implicit transaction, which waits at most
 // acceptLockTimeout for any row lock.
 func (l *Ledger) insertGroup(ctx context.Context, rows []newTransaction) ([]Transaction, error) {
-	tx, err := l.pool.Begin(ctx)
-	if err != nil {
+	var b pgx.Batch
+	var inserted []Transaction
+	b.Queue(`SELECT set_config('lock_timeout', $1, true)`, strconv.FormatInt(acceptLockTimeout.Milliseconds(), 10))
+	queueTransactionInsert(&b, rows, &inserted)
+	if err := l.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, fmt.Errorf("accept group: %w", err)
 	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", acceptLockTimeout.Milliseconds())); err != nil {
-		return nil, fmt.Errorf("accept group: %w", err)
-	}
-	inserted, err := transactionInsert(ctx, tx, rows)
-	if err != nil {
-		return nil, fmt.Errorf("accept group: %w", err)
-	}
-	return inserted, tx.Commit(ctx)
+	return inserted, nil
 }
 
 // answerReplays answers the calls whose referenceId is already stored: the

@@ -566,16 +566,40 @@ func newEvent(workspaceID, typ string, at time.Time, object any) (eventRow, erro
 // webhook deliveries (the fan-out the webhook package hands the ledger): an
 // outbox, so an event that commits is an event that will be delivered. The
 // new deliveries' ids are appended to *deliveries when the batch runs.
+//
+// Each event is numbered in its workspace's sequence, from a counter row
+// the statement updates (in workspace order) and the transaction holds
+// until it commits: another writer of the workspace numbers its events only
+// after this one has committed, so catch-up, which reads in sequence order,
+// can never be overtaken by a later commit. Callers queue this after every
+// other lock they take, so the counters are held for the commit alone.
 func (l *Ledger) queueEvents(b *pgx.Batch, events []eventRow, deliveries *[]string) {
 	n := len(events)
 	ids, ws, types, data, at := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
+	ranks := make([]int64, n)
+	counts := make(map[string]int64)
 	refs := make([]EventRef, n)
 	for i, e := range events {
 		ids[i], ws[i], types[i], data[i], at[i] = e.id, e.workspaceID, e.typ, string(e.data), e.createdAt
+		counts[e.workspaceID]++
+		ranks[i] = counts[e.workspaceID]
 		refs[i] = EventRef{ID: e.id, WorkspaceID: e.workspaceID, Type: e.typ}
 	}
-	b.Queue(`INSERT INTO events (id, workspace_id, type, data, created_at)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::timestamptz[])`,
-		ids, ws, types, data, at)
+	seqWS := slices.Sorted(maps.Keys(counts))
+	seqN := make([]int64, len(seqWS))
+	for i, w := range seqWS {
+		seqN[i] = counts[w]
+	}
+	b.Queue(`WITH counters AS (
+			INSERT INTO event_sequences (workspace_id, last_seq)
+			SELECT ws, n FROM unnest($6::text[], $7::bigint[]) AS c(ws, n) ORDER BY ws
+			ON CONFLICT (workspace_id) DO UPDATE SET last_seq = event_sequences.last_seq + EXCLUDED.last_seq
+			RETURNING workspace_id, last_seq)
+		INSERT INTO events (id, workspace_id, type, data, created_at, seq)
+		SELECT u.id, u.ws, u.type, u.data, u.at, s.last_seq - c.n + u.rank
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::timestamptz[], $8::bigint[]) AS u(id, ws, type, data, at, rank)
+		JOIN counters s ON s.workspace_id = u.ws
+		JOIN unnest($6::text[], $7::bigint[]) AS c(ws, n) ON c.ws = u.ws`,
+		ids, ws, types, data, at, seqWS, seqN, ranks)
 	l.fanout(b, refs, deliveries)
 }

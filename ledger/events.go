@@ -21,22 +21,17 @@ type Event struct {
 }
 
 // Events lists the workspace's events after the given event (an id; empty
-// for the first page), optionally of one type, in an order no reader can
-// overtake: by the database transaction that wrote each (xid), then by
-// sequence, and only events whose transaction is older than every
-// transaction still running. Two apply groups commit in either order, so
-// an event written by a group still running may not yet show; when it
-// does, it sorts after everything already shown. A reader polling with
-// ?after= therefore sees every event exactly once, at the price of lagging
-// behind the longest-running write transaction (milliseconds for apply
-// groups; a bulk payout being stored holds back newer events until it
-// commits). An after that names no event of the workspace is ErrCursor.
+// for the first page), optionally of one type, in the order their writers
+// committed: by the workspace's event sequence (see queueEvents), so an
+// event that commits later always sorts after every event already shown,
+// and a reader polling with ?after= (an id from a page or from a webhook)
+// sees every event exactly once. An after that names no event of the
+// workspace is ErrCursor.
 func (l *Ledger) Events(ctx context.Context, workspaceID, eventType, after string, limit int) ([]Event, error) {
 	rows, err := l.pool.Query(ctx, `SELECT e.id, e.type, e.created_at, e.data FROM events e
 		WHERE e.workspace_id = $1 AND ($2 = '' OR e.type = $2)
-		  AND ($3 = '' OR (e.xid, e.seq) > (SELECT a.xid, a.seq FROM events a WHERE a.id = $3 AND a.workspace_id = $1))
-		  AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY e.xid, e.seq LIMIT $4`, workspaceID, eventType, after, limit)
+		  AND ($3 = '' OR e.seq > (SELECT a.seq FROM events a WHERE a.id = $3 AND a.workspace_id = $1))
+		ORDER BY e.seq LIMIT $4`, workspaceID, eventType, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}

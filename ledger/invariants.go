@@ -42,14 +42,20 @@ var invariantQueries = []struct{ rule, sql string }{
 		SELECT e.id, 0 FROM ledger_entries e
 		WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = e.account_id)
 		   OR NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = e.transaction_id) LIMIT 10`},
-	{"every transaction belongs to a workspace, a partner balance of it, and its batch", `
+	// A partner balance's account references its workspace (a foreign
+	// key), so a transaction whose lane is its workspace's partner balance
+	// belongs to a workspace that exists.
+	{"every transaction belongs to a partner balance of its workspace, and its batch", `
 		SELECT t.id, 0 FROM transactions t
-		WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = t.workspace_id)
-		   OR (t.batch_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = t.batch_id AND b.workspace_id = t.workspace_id))
+		WHERE (t.batch_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = t.batch_id AND b.workspace_id = t.workspace_id))
 		   OR NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = t.lane_account_id AND a.kind = 'partner'
 				AND a.workspace_id = t.workspace_id AND a.currency = t.currency) LIMIT 10`},
-	{"every event belongs to a workspace", `
-		SELECT e.id, 0 FROM events e WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = e.workspace_id) LIMIT 10`},
+	{"every event belongs to a workspace with a partner balance", `
+		SELECT e.id, 0 FROM events e
+		WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.workspace_id = e.workspace_id AND a.kind = 'partner') LIMIT 10`},
+	{"a workspace's events are numbered 1 to n, and its counter says n", `
+		SELECT e.workspace_id, count(*) FROM events e LEFT JOIN event_sequences s ON s.workspace_id = e.workspace_id
+		GROUP BY e.workspace_id, s.last_seq HAVING count(*) <> max(e.seq) OR min(e.seq) <> 1 OR s.last_seq IS DISTINCT FROM max(e.seq) LIMIT 10`},
 	{"a batch's counters equal its items' states", `
 		SELECT b.id, abs(b.pending - COALESCE(s.p, 0)) + abs(b.completed - COALESCE(s.c, 0)) + abs(b.failed - COALESCE(s.f, 0))
 		FROM batches b LEFT JOIN (SELECT batch_id,

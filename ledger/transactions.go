@@ -181,6 +181,18 @@ type newTransaction struct {
 // (workspace, referenceId) by every caller, so two inserts never wait on
 // each other's keys in a cycle.
 func transactionInsert(ctx context.Context, q store.Querier, rows []newTransaction) ([]Transaction, error) {
+	var b pgx.Batch
+	var inserted []Transaction
+	queueTransactionInsert(&b, rows, &inserted)
+	if err := q.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, fmt.Errorf("insert transactions: %w", err)
+	}
+	return inserted, nil
+}
+
+// queueTransactionInsert queues transactionInsert's statement on b; the
+// inserted transactions fill *inserted when b runs.
+func queueTransactionInsert(b *pgx.Batch, rows []newTransaction, inserted *[]Transaction) {
 	sorted := slices.Clone(rows)
 	slices.SortFunc(sorted, func(a, b newTransaction) int {
 		return cmp.Or(cmp.Compare(a.req.WorkspaceID, b.req.WorkspaceID), cmp.Compare(a.req.ReferenceID, b.req.ReferenceID))
@@ -202,7 +214,7 @@ func transactionInsert(ctx context.Context, q store.Querier, rows []newTransacti
 		descs[i], metas[i], batches[i], amounts[i], fps[i] = r.Description, row.meta, r.BatchID, r.Amount, row.fp
 	}
 	cols := unqualified(transactionColumns)
-	result, err := q.Query(ctx, `
+	b.Queue(`
 		WITH ins AS (
 			INSERT INTO transactions (id, workspace_id, reference_id, type, wallet_id, lane_account_id,
 				amount, currency, description, metadata, fingerprint, batch_id)
@@ -219,15 +231,11 @@ func transactionInsert(ctx context.Context, q store.Querier, rows []newTransacti
 		queued AS (INSERT INTO pending_transactions (lane_account_id, transaction_id, created_at)
 			SELECT lane_account_id, id, created_at FROM ins)
 		SELECT `+cols+` FROM ins`,
-		ids, ws, refs, types, wallets, amounts, curs, descs, metas, fps, batches)
-	if err != nil {
-		return nil, fmt.Errorf("insert transactions: %w", err)
-	}
-	inserted, err := pgx.CollectRows(result, collectTransaction)
-	if err != nil {
-		return nil, fmt.Errorf("insert transactions: %w", err)
-	}
-	return inserted, nil
+		ids, ws, refs, types, wallets, amounts, curs, descs, metas, fps, batches).Query(func(result pgx.Rows) error {
+		var err error
+		*inserted, err = pgx.CollectRows(result, collectTransaction)
+		return err
+	})
 }
 
 // Transaction returns one transaction of the workspace.
@@ -286,19 +294,6 @@ func (l *Ledger) Transactions(ctx context.Context, workspaceID string, f Transac
 		return nil, fmt.Errorf("list transactions: %w", err)
 	}
 	return list, nil
-}
-
-// ensureLaneAccounts creates the partner balance and the ledger's edge
-// accounts of one workspace and currency when they do not exist yet.
-func ensureLaneAccounts(ctx context.Context, q store.Querier, workspaceID string, cur Currency) error {
-	_, err := q.Exec(ctx, `
-		INSERT INTO ledger_accounts (workspace_id, kind, currency)
-		SELECT $1, k, $2 FROM unnest(ARRAY['partner', 'funding', 'settlement']) AS k
-		ON CONFLICT (workspace_id, kind, currency) WHERE kind <> 'wallet' DO NOTHING`, workspaceID, cur)
-	if err != nil {
-		return fmt.Errorf("ensure accounts %s %s: %w", workspaceID, cur, err)
-	}
-	return nil
 }
 
 // unqualified drops the "t." alias for RETURNING clauses.

@@ -119,8 +119,11 @@ func walletInsert(ctx context.Context, tx pgx.Tx, workspaceID string, keys []wal
 		}
 	}
 	var b pgx.Batch
-	b.Queue(`INSERT INTO ledger_accounts (id, workspace_id, kind, currency)
-		SELECT id, $1, 'wallet', currency FROM unnest($2::bigint[], $3::text[]) AS u(id, currency)`, workspaceID, accountIDs, cur)
+	kinds := make([]string, n)
+	for i := range kinds {
+		kinds[i] = "wallet"
+	}
+	queueAccountInsert(&b, workspaceID, accountIDs, kinds, cur)
 	made := make(map[int64]bool, n)
 	b.Queue(`INSERT INTO wallets (id, workspace_id, consumer_id, type, currency, campaign_id, account_id)
 		SELECT id, $1, consumer, type, currency, campaign, account

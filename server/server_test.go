@@ -10,13 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/orbt/orbt/server"
 )
 
 // A client that trickles its body a byte at a time is cut off once the read
 // timeout passes, instead of holding a connection (and a handler) for as
 // long as it likes: here an 86-byte body at a byte per 100 ms would take
-// 8.6 s, and the server hangs up after its 300 ms read timeout.
+// 8.6 s, and the server hangs up after its 300 ms read timeout, though the
+// route may take seconds to answer (it waits for outcomes).
 func TestSlowClientsAreCutOff(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -24,14 +27,19 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, err := server.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Engine.POST("/v1/transactions", gin.WrapF(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.ReadAll(r.Body); err != nil {
 			http.Error(w, "body not read in time", http.StatusRequestTimeout)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
-	})
-	go server.Serve(ctx, ln, h, server.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 300 * time.Millisecond,
+	}))
+	srv.RouteTimeout(http.MethodPost, "/v1/transactions", 20*time.Second)
+	go server.Serve(ctx, ln, srv.Handler(), server.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 300 * time.Millisecond,
 		Write: time.Second, Idle: time.Second})
 
 	conn, err := net.Dial("tcp", ln.Addr().String())

@@ -53,6 +53,7 @@ type Querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // IsUniqueViolation reports a unique-index violation, of the named
@@ -99,6 +100,9 @@ func Unavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return !errors.Is(err, ErrInvariant)
+	}
+	if pgErr.Code == "25P02" { // in a failed transaction: our bug, not an outage
+		return false
 	}
 	switch pgErr.Code[:2] {
 	case "08", // connection exception

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orbt/orbt/ledger"
-	"github.com/orbt/orbt/store"
 )
 
 // Delivery is one event sent (or to be sent) to one endpoint.
@@ -106,20 +105,16 @@ func queueFanout(b *pgx.Batch, events []ledger.EventRef, endpointID string, ids 
 	})
 }
 
-// Redeliver creates a fresh delivery of an event to each enabled endpoint
-// subscribed to its type (or to the one endpoint named). The event keeps its
-// id, so receivers can deduplicate by webhook-id.
-func (s *Store) Redeliver(ctx context.Context, workspaceID, eventID, endpointID string) ([]string, error) {
-	var eventType string
-	err := s.pool.QueryRow(ctx, `SELECT type FROM events WHERE id = $1 AND workspace_id = $2`, eventID, workspaceID).Scan(&eventType)
-	if err != nil {
-		return nil, fmt.Errorf("redeliver %s: %w", eventID, store.NoRows(err, store.ErrNotFound))
-	}
+// Redeliver creates a fresh delivery of an event (which the caller read
+// from the ledger, its owner) to each enabled endpoint subscribed to its
+// type, or to the one endpoint named. The event keeps its id, so receivers
+// can deduplicate by webhook-id.
+func (s *Store) Redeliver(ctx context.Context, event ledger.EventRef, endpointID string) ([]string, error) {
 	var b pgx.Batch
 	ids := []string{}
-	queueFanout(&b, []ledger.EventRef{{ID: eventID, WorkspaceID: workspaceID, Type: eventType}}, endpointID, &ids)
+	queueFanout(&b, []ledger.EventRef{event}, endpointID, &ids)
 	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, fmt.Errorf("redeliver %s: %w", eventID, err)
+		return nil, fmt.Errorf("redeliver %s: %w", event.ID, err)
 	}
 	return ids, nil
 }
@@ -151,10 +146,10 @@ func (s *Store) claim(ctx context.Context, id string, hold time.Duration) (claim
 			WHERE id = $1 AND status = 'pending' AND next_attempt_at <= now()
 			  AND (locked_until IS NULL OR locked_until < now())
 			RETURNING id, attempts, event_id, endpoint_id)
-		SELECT d.attempts, e.id, e.type, e.created_at, e.data, ep.id, ep.url, ep.enabled AND ep.deleted_at IS NULL,
+		SELECT d.attempts, d.event_id, ep.workspace_id, ep.id, ep.url, ep.enabled AND ep.deleted_at IS NULL,
 			ep.secret, CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret END
-		FROM d JOIN events e ON e.id = d.event_id JOIN webhook_endpoints ep ON ep.id = d.endpoint_id`,
-		id, hold).Scan(&c.attempts, &c.event.ID, &c.event.Type, &c.event.CreatedAt, &c.event.Data,
+		FROM d JOIN webhook_endpoints ep ON ep.id = d.endpoint_id`,
+		id, hold).Scan(&c.attempts, &c.eventID, &c.workspaceID,
 		&c.endpointID, &c.url, &c.enabled, &c.secret, &c.previousSecret)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return claimed{}, errNotDue
@@ -169,7 +164,8 @@ var errNotDue = errors.New("delivery not due")
 
 type claimed struct {
 	attempts       int
-	event          ledger.Event
+	eventID        string
+	workspaceID    string
 	endpointID     string
 	url            string
 	enabled        bool

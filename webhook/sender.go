@@ -18,6 +18,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/webhooksig"
 )
 
@@ -34,14 +35,19 @@ var ErrPrivateAddress = errors.New("refusing to connect to a private, loopback, 
 // Sender delivers due deliveries.
 type Sender struct {
 	store    *Store
+	events   EventReader
 	client   *http.Client
 	schedule []time.Duration
 }
 
+// EventReader reads one event of a workspace from its owner, the ledger
+// (ledger.Ledger.Event).
+type EventReader func(ctx context.Context, workspaceID, id string) (ledger.Event, error)
+
 // NewSender returns a Sender that waits schedule[i] after failed attempt
 // i+1, and gives up after len(schedule)+1 attempts.
-func NewSender(store *Store, schedule []time.Duration) *Sender {
-	return &Sender{store: store, schedule: schedule, client: egressClient(store.allowPrivate)}
+func NewSender(store *Store, events EventReader, schedule []time.Duration) *Sender {
+	return &Sender{store: store, events: events, schedule: schedule, client: egressClient(store.allowPrivate)}
 }
 
 // Result says what became of one Deliver call.
@@ -89,9 +95,13 @@ func (s *Sender) Deliver(ctx context.Context, deliveryID string) (Result, error)
 	return res, nil
 }
 
-// body is what a receiver gets: the event object.
+// send makes the request; the body is what a receiver gets: the event object.
 func (s *Sender) send(ctx context.Context, c claimed, a *Attempt) int {
-	body, err := json.Marshal(c.event)
+	event, err := s.events(ctx, c.workspaceID, c.eventID)
+	if err != nil {
+		return a.fail(err)
+	}
+	body, err := json.Marshal(event)
 	if err != nil {
 		return a.fail(err)
 	}
@@ -99,7 +109,7 @@ func (s *Sender) send(ctx context.Context, c claimed, a *Attempt) int {
 	if c.previousSecret != nil {
 		secrets = append(secrets, *c.previousSecret)
 	}
-	headers, err := webhooksig.Headers(c.event.ID, time.Now(), body, secrets...)
+	headers, err := webhooksig.Headers(event.ID, time.Now(), body, secrets...)
 	if err != nil {
 		return a.fail(err)
 	}
@@ -245,12 +255,40 @@ var neverReachable = []netip.Prefix{
 // allowedAddr tells whether a webhook may connect to a.
 func allowedAddr(a netip.Addr, allowPrivate bool) bool {
 	a = a.Unmap()
-	for _, p := range neverReachable {
-		if p.Contains(a) {
-			return false
+	for _, addr := range []netip.Addr{a, embeddedIPv4(a)} {
+		for _, p := range neverReachable {
+			if addr.IsValid() && p.Contains(addr) {
+				return false
+			}
 		}
 	}
 	return allowPrivate || publicAddr(a)
+}
+
+// IPv6 transition prefixes that embed an IPv4 address.
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour = netip.MustParsePrefix("2002::/16")
+	teredo    = netip.MustParsePrefix("2001::/32")
+)
+
+// embeddedIPv4 is the IPv4 address an IPv6 transition address carries
+// (NAT64 64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32 whose client
+// address is stored inverted), or the zero Addr.
+func embeddedIPv4(a netip.Addr) netip.Addr {
+	if !a.Is6() {
+		return netip.Addr{}
+	}
+	b := a.As16()
+	switch {
+	case nat64.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:16]))
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6]))
+	case teredo.Contains(a):
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})
+	}
+	return netip.Addr{}
 }
 
 func publicAddr(a netip.Addr) bool {

@@ -89,7 +89,7 @@ func New(opts Options) (*Worker, error) {
 	}
 	w.drains.ctx, w.drains.cancel = context.WithCancel(context.Background())
 	if opts.Webhooks != nil {
-		w.sender = webhook.NewSender(opts.Webhooks, opts.WebhookRetrySchedule)
+		w.sender = webhook.NewSender(opts.Webhooks, opts.Ledger.Event, opts.WebhookRetrySchedule)
 	}
 	w.server = asynq.NewServer(opts.Redis, asynq.Config{
 		Concurrency: opts.Concurrency,

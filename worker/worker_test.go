@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,14 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
+	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/tasks"
 	"github.com/orbt/orbt/testenv"
+	"github.com/orbt/orbt/teststack"
 	"github.com/orbt/orbt/webhook"
 	"github.com/orbt/orbt/webhooksig"
-	"github.com/orbt/orbt/worker"
 	"github.com/orbt/orbt/workspace"
 )
 
@@ -39,38 +37,32 @@ type harness struct {
 	t      *testing.T
 	ledger *ledger.Ledger
 	hooks  *webhook.Store
-	queue  *asynq.Client
-	w      *worker.Worker
+	queue  *tasks.Enqueuer
 	ws     string
 	wallet string
 }
 
 var (
-	sharedOnce sync.Once
-	shared     struct {
-		queue *asynq.Client
-		w     *worker.Worker
-	}
+	sharedOnce  sync.Once
+	sharedStack *teststack.Stack
 )
 
-// newHarness returns a funded workspace with one wallet, served by one
-// worker shared by the package's tests (they run one after another).
+// newHarness returns a funded workspace with one wallet, served by the
+// package's one stack (the whole process, worker included), shared by its
+// tests (they run one after another).
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx := context.Background()
 	sharedOnce.Do(func() {
-		ro := testenv.Redis(t, redisDB)
-		opt := asynq.RedisClientOpt{Addr: ro.Addr, DB: ro.DB}
-		w, err := worker.New(worker.Options{Redis: opt, Ledger: ledger.New(db.Pool, webhook.QueueFanout), Concurrency: 10,
-			Webhooks: webhook.NewStore(db.Pool, true), WebhookRetrySchedule: fastSchedule, RelayAfter: time.Second,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		s, err := teststack.New(db.Pool, testenv.AsynqRedis(testenv.Redis(t, redisDB)), teststack.Options{
+			Settings: app.Settings{WebhookRetrySchedule: fastSchedule, WorkerConcurrency: 10}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		go w.Run(context.Background())
-		shared.queue, shared.w = asynq.NewClient(opt), w
+		sharedStack = s
 	})
-	h := &harness{t: t, ledger: ledger.New(db.Pool, webhook.QueueFanout), hooks: webhook.NewStore(db.Pool, true), queue: shared.queue, w: shared.w}
+	a := sharedStack.App
+	h := &harness{t: t, ledger: a.Ledger, hooks: a.Webhooks, queue: a.Enqueuer}
 	created, err := workspace.New(db.Pool).CreateWorkspace(ctx, "hooks")
 	if err != nil {
 		t.Fatal(err)
@@ -103,9 +95,7 @@ func (h *harness) credit(ref string, amount int64) ledger.Transaction {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := h.queue.Enqueue(tasks.NewTransactionApply(txn.ID, txn.LaneID())); err != nil {
-		h.t.Fatal(err)
-	}
+	h.queue.TransactionAccepted(context.Background(), txn.ID, txn.LaneID())
 	return txn
 }
 
@@ -243,11 +233,11 @@ func TestReceiverDownForTheWholeScheduleThenRedelivered(t *testing.T) {
 	up.Lock()
 	down = false
 	up.Unlock()
-	ids, err := h.hooks.Redeliver(context.Background(), h.ws, d.EventID, "")
+	ids, err := h.hooks.Redeliver(context.Background(), ledger.EventRef{ID: d.EventID, WorkspaceID: h.ws, Type: "transaction.completed"}, "")
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("redeliver: %v %v", ids, err)
 	}
-	tasks.NewEnqueuer(h.queue, nil).Deliveries(context.Background(), ids)
+	h.queue.Deliveries(context.Background(), ids)
 	list := h.deliveries(ep.ID, 2)
 	if list[0].Status != webhook.DeliverySucceeded || list[0].EventID != d.EventID {
 		t.Errorf("redelivery %+v", list[0])
@@ -313,7 +303,8 @@ func TestPrivateAddressesAreRefused(t *testing.T) {
 	// Link-local and cloud metadata addresses stay refused when private
 	// addresses are allowed for development.
 	permissive := webhook.NewStore(db.Pool, true)
-	for _, u := range []string{"http://169.254.169.254/latest/meta-data", "http://[fe80::1]/x", "http://[fd00:ec2::254]/x"} {
+	for _, u := range []string{"http://169.254.169.254/latest/meta-data", "http://[fe80::1]/x", "http://[fd00:ec2::254]/x",
+		"http://[64:ff9b::a9fe:a9fe]/nat64", "http://[2002:a9fe:a9fe::1]/6to4"} {
 		if err := permissive.ValidateURL(u); err == nil {
 			t.Errorf("%s accepted with private addresses allowed", u)
 		}
@@ -353,11 +344,11 @@ func TestPrivateAddressesAreRefused(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ids, err := strict.Redeliver(context.Background(), h.ws, eventID, ep.ID)
+	ids, err := strict.Redeliver(context.Background(), ledger.EventRef{ID: eventID, WorkspaceID: h.ws, Type: "transaction.completed"}, ep.ID)
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("redeliver: %v %v", ids, err)
 	}
-	res, err := webhook.NewSender(strict, nil).Deliver(context.Background(), ids[0])
+	res, err := webhook.NewSender(strict, h.ledger.Event, nil).Deliver(context.Background(), ids[0])
 	if err != nil {
 		t.Fatal(err)
 	}

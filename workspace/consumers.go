@@ -31,20 +31,42 @@ func scanConsumer(row pgx.Row) (Consumer, error) {
 
 // CreateConsumer creates a consumer; externalId is unique per workspace.
 func (s *Store) CreateConsumer(ctx context.Context, workspaceID string, c Consumer) (Consumer, error) {
-	if c.Metadata == nil {
-		c.Metadata = map[string]string{}
-	}
-	created, err := scanConsumer(s.pool.QueryRow(ctx, `
-		INSERT INTO consumers (id, workspace_id, external_id, email, name, metadata)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+consumerColumns,
-		store.NewID("csm"), workspaceID, c.ExternalID, c.Email, c.Name, c.Metadata))
-	if store.IsUniqueViolation(err, "") {
-		return Consumer{}, ErrConsumerExists
-	}
-	if err != nil {
+	var b pgx.Batch
+	var created []Consumer
+	queueConsumerInsert(&b, workspaceID, []Consumer{c}, &created)
+	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return Consumer{}, fmt.Errorf("create consumer: %w", err)
 	}
-	return created, nil
+	if len(created) == 0 {
+		return Consumer{}, ErrConsumerExists
+	}
+	return created[0], nil
+}
+
+// queueConsumerInsert queues the one statement that creates consumers, one
+// or many: a consumer whose externalId the workspace already has is left as
+// it is and not returned. The created ones fill *created when b runs.
+func queueConsumerInsert(b *pgx.Batch, workspaceID string, consumers []Consumer, created *[]Consumer) {
+	n := len(consumers)
+	ids, externalIDs, emails, names, metas := make([]string, n), make([]string, n), make([]*string, n), make([]*string, n), make([]map[string]string, n)
+	for i, c := range consumers {
+		ids[i], externalIDs[i], emails[i], names[i], metas[i] = store.NewID("csm"), c.ExternalID, c.Email, c.Name, c.Metadata
+		if metas[i] == nil {
+			metas[i] = map[string]string{}
+		}
+	}
+	b.Queue(`INSERT INTO consumers (id, workspace_id, external_id, email, name, metadata)
+		SELECT u.id, $1, u.external_id, u.email, u.name, u.metadata
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) AS u(id, external_id, email, name, metadata)
+		-- One order for every multi-row insert, so two never wait on each
+		-- other's keys in a cycle.
+		ORDER BY u.external_id
+		ON CONFLICT (workspace_id, external_id) DO NOTHING
+		RETURNING `+consumerColumns, workspaceID, ids, externalIDs, emails, names, metas).Query(func(rows pgx.Rows) error {
+		var err error
+		*created, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Consumer, error) { return scanConsumer(r) })
+		return err
+	})
 }
 
 // Consumer returns one consumer of the workspace.
@@ -103,14 +125,13 @@ func (s *Store) UpdateConsumer(ctx context.Context, workspaceID, id string, u Co
 // any number of them. Bulk payouts call it inside their own transaction so
 // a refused batch leaves no consumer behind.
 func EnsureConsumers(ctx context.Context, tx pgx.Tx, workspaceID string, externalIDs []string) (map[string]string, error) {
-	ids := make([]string, len(externalIDs))
-	for i := range ids {
-		ids[i] = store.NewID("csm")
+	consumers := make([]Consumer, len(externalIDs))
+	for i, ext := range externalIDs {
+		consumers[i].ExternalID = ext
 	}
 	var b pgx.Batch
-	b.Queue(`INSERT INTO consumers (id, workspace_id, external_id)
-		SELECT id, $1, external_id FROM unnest($2::text[], $3::text[]) AS u(id, external_id)
-		ON CONFLICT (workspace_id, external_id) DO NOTHING`, workspaceID, ids, externalIDs)
+	var created []Consumer
+	queueConsumerInsert(&b, workspaceID, consumers, &created)
 	found := make(map[string]string, len(externalIDs))
 	b.Queue(`SELECT external_id, id FROM consumers WHERE workspace_id = $1 AND external_id = ANY ($2)`,
 		workspaceID, externalIDs).Query(func(rows pgx.Rows) error {
