@@ -96,14 +96,23 @@ func valid(c *gin.Context, v *validate.Validator) bool {
 	return true
 }
 
-// page reads ?limit= and ?cursor= for a list whose keys pass check.
-func page(c *gin.Context, check validate.KeyCheck) (validate.Page, bool) {
-	p, e := validate.ReadPage(c.Request, check)
+// listPage answers one page of a list sorted by keyOf: it reads ?limit= and
+// ?cursor= (whose key must pass check), fetches up to limit rows after that
+// key, and renders them with the cursor of the next page. fetch reads the
+// list's own filters too, and may return their validation error.
+func listPage[T any](a *API, c *gin.Context, check validate.KeyCheck, keyOf func(T) string,
+	fetch func(after string, limit int) ([]T, error)) {
+	pg, e := validate.ReadPage(c.Request, check)
 	if e != nil {
 		server.Abort(c, e)
-		return p, false
+		return
 	}
-	return p, true
+	rows, err := fetch(pg.Key, pg.Limit+1)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, validate.PageOf(rows, pg.Limit, keyOf))
 }
 
 func (a *API) fail(c *gin.Context, err error) { server.Fail(c, a.log, err) }

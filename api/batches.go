@@ -257,16 +257,9 @@ func (a *API) getBatch(c *gin.Context) {
 }
 
 func (a *API) listBatches(c *gin.Context) {
-	pg, ok := page(c, validate.IDKey("bat"))
-	if !ok {
-		return
-	}
-	batches, err := a.ledger.Batches(c, wsID(c), pg.Key, pg.Limit+1)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, validate.PageOf(batches, pg.Limit, func(b ledger.Batch) string { return b.ID }))
+	listPage(a, c, validate.IDKey("bat"), func(b ledger.Batch) string { return b.ID }, func(after string, limit int) ([]ledger.Batch, error) {
+		return a.ledger.Batches(c, wsID(c), after, limit)
+	})
 }
 
 // listBatchTransactions lists a batch's items, e.g. ?status=failed.

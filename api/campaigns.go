@@ -67,16 +67,9 @@ func (a *API) createCampaign(c *gin.Context) {
 }
 
 func (a *API) listCampaigns(c *gin.Context) {
-	pg, ok := page(c, validate.IDKey("cmp"))
-	if !ok {
-		return
-	}
-	campaigns, err := a.ledger.Campaigns(c, wsID(c), pg.Key, pg.Limit+1)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, validate.PageOf(campaigns, pg.Limit, func(x ledger.Campaign) string { return x.ID }))
+	listPage(a, c, validate.IDKey("cmp"), func(x ledger.Campaign) string { return x.ID }, func(after string, limit int) ([]ledger.Campaign, error) {
+		return a.ledger.Campaigns(c, wsID(c), after, limit)
+	})
 }
 
 func (a *API) getCampaign(c *gin.Context) {

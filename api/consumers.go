@@ -39,21 +39,14 @@ func (a *API) createConsumer(c *gin.Context) {
 }
 
 func (a *API) listConsumers(c *gin.Context) {
-	pg, ok := page(c, validate.IDKey("csm"))
-	if !ok {
-		return
-	}
-	var v validate.Validator
-	externalID := v.QueryToken(c.Request, "externalId")
-	if !valid(c, &v) {
-		return
-	}
-	consumers, err := a.ws.Consumers(c, wsID(c), externalID, pg.Key, pg.Limit+1)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, validate.PageOf(consumers, pg.Limit, func(x workspace.Consumer) string { return x.ID }))
+	listPage(a, c, validate.IDKey("csm"), func(x workspace.Consumer) string { return x.ID }, func(after string, limit int) ([]workspace.Consumer, error) {
+		var v validate.Validator
+		externalID := v.QueryToken(c.Request, "externalId")
+		if e := v.Err(); e != nil {
+			return nil, e
+		}
+		return a.ws.Consumers(c, wsID(c), externalID, after, limit)
+	})
 }
 
 func (a *API) getConsumer(c *gin.Context) {

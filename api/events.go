@@ -13,25 +13,19 @@ import (
 // listEvents lists events oldest first for catching up: ?after= an event id
 // the receiver has, or the cursor of the previous page.
 func (a *API) listEvents(c *gin.Context) {
-	pg, ok := page(c, validate.IDKey("evt"))
-	if !ok {
-		return
-	}
-	var v validate.Validator
-	eventType := v.QueryToken(c.Request, "type")
-	after, field := v.QueryToken(c.Request, "after"), "after"
-	if after == "" {
-		after, field = pg.Key, "cursor"
-	}
-	if !valid(c, &v) {
-		return
-	}
-	events, err := a.ledger.Events(c, wsID(c), eventType, after, pg.Limit+1)
-	if err != nil {
-		a.fail(c, httperr.OnField(field, err))
-		return
-	}
-	c.JSON(http.StatusOK, validate.PageOf(events, pg.Limit, func(e ledger.Event) string { return e.ID }))
+	listPage(a, c, validate.IDKey("evt"), func(e ledger.Event) string { return e.ID }, func(cursor string, limit int) ([]ledger.Event, error) {
+		var v validate.Validator
+		eventType := v.QueryToken(c.Request, "type")
+		after, field := v.QueryToken(c.Request, "after"), "after"
+		if after == "" {
+			after, field = cursor, "cursor"
+		}
+		if e := v.Err(); e != nil {
+			return nil, e
+		}
+		events, err := a.ledger.Events(c, wsID(c), eventType, after, limit)
+		return events, httperr.OnField(field, err)
+	})
 }
 
 func (a *API) getEvent(c *gin.Context) {

@@ -32,16 +32,9 @@ func (a *API) createKey(c *gin.Context) {
 }
 
 func (a *API) listKeys(c *gin.Context) {
-	pg, ok := page(c, validate.IDKey("key"))
-	if !ok {
-		return
-	}
-	keys, err := a.ws.Keys(c, wsID(c), pg.Key, pg.Limit+1)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, validate.PageOf(keys, pg.Limit, func(k workspace.APIKey) string { return k.ID }))
+	listPage(a, c, validate.IDKey("key"), func(k workspace.APIKey) string { return k.ID }, func(after string, limit int) ([]workspace.APIKey, error) {
+		return a.ws.Keys(c, wsID(c), after, limit)
+	})
 }
 
 func (a *API) revokeKey(c *gin.Context) {

@@ -104,27 +104,20 @@ func (a *API) listTransactions(c *gin.Context) {
 // listTransactionsWhere lists transactions matching the query's filters
 // within the given ones (a batch's items, say).
 func (a *API) listTransactionsWhere(c *gin.Context, f ledger.TransactionFilter) {
-	pg, ok := page(c, validate.IDKey("txn"))
-	if !ok {
-		return
-	}
-	var v validate.Validator
-	f.WalletID = v.QueryToken(c.Request, "walletId")
-	f.ReferenceID = v.QueryToken(c.Request, "referenceId")
-	if f.BatchID == "" {
-		f.BatchID = v.QueryToken(c.Request, "batchId")
-	}
-	f.Status = c.Query("status")
-	if f.Status != "" {
-		v.OneOf("status", f.Status, ledger.StatusPending, ledger.StatusCompleted, ledger.StatusFailed)
-	}
-	if !valid(c, &v) {
-		return
-	}
-	txns, err := a.ledger.Transactions(c, wsID(c), f, pg.Key, pg.Limit+1)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, validate.PageOf(txns, pg.Limit, func(t ledger.Transaction) string { return t.ID }))
+	listPage(a, c, validate.IDKey("txn"), func(t ledger.Transaction) string { return t.ID }, func(after string, limit int) ([]ledger.Transaction, error) {
+		var v validate.Validator
+		f.WalletID = v.QueryToken(c.Request, "walletId")
+		f.ReferenceID = v.QueryToken(c.Request, "referenceId")
+		if f.BatchID == "" {
+			f.BatchID = v.QueryToken(c.Request, "batchId")
+		}
+		f.Status = c.Query("status")
+		if f.Status != "" {
+			v.OneOf("status", f.Status, ledger.StatusPending, ledger.StatusCompleted, ledger.StatusFailed)
+		}
+		if e := v.Err(); e != nil {
+			return nil, e
+		}
+		return a.ledger.Transactions(c, wsID(c), f, after, limit)
+	})
 }

@@ -49,20 +49,12 @@ func (a *API) createWallet(c *gin.Context) {
 }
 
 func (a *API) listWallets(c *gin.Context) {
-	pg, ok := page(c, validate.IDKey("wal"))
-	if !ok {
-		return
-	}
-	if _, err := a.ws.Consumer(c, wsID(c), c.Param("id")); err != nil {
-		a.fail(c, err)
-		return
-	}
-	wallets, err := a.ledger.ConsumerWallets(c, wsID(c), c.Param("id"), pg.Key, pg.Limit+1)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, validate.PageOf(wallets, pg.Limit, func(w ledger.Wallet) string { return w.ID }))
+	listPage(a, c, validate.IDKey("wal"), func(w ledger.Wallet) string { return w.ID }, func(after string, limit int) ([]ledger.Wallet, error) {
+		if _, err := a.ws.Consumer(c, wsID(c), c.Param("id")); err != nil {
+			return nil, err
+		}
+		return a.ledger.ConsumerWallets(c, wsID(c), c.Param("id"), after, limit)
+	})
 }
 
 func (a *API) getWallet(c *gin.Context) {
@@ -76,18 +68,9 @@ func (a *API) getWallet(c *gin.Context) {
 
 // walletStatement lists a wallet's entries, newest first, paged by entry id.
 func (a *API) walletStatement(c *gin.Context) {
-	pg, ok := page(c, validate.SerialKey)
-	if !ok {
-		return
-	}
-	var after int64
-	if pg.Key != "" {
-		after, _ = strconv.ParseInt(pg.Key, 10, 64) // SerialKey checked it
-	}
-	lines, err := a.ledger.Statement(c, wsID(c), c.Param("id"), after, pg.Limit+1)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, validate.PageOf(lines, pg.Limit, func(l ledger.StatementLine) string { return strconv.FormatInt(l.EntryID, 10) }))
+	keyOf := func(l ledger.StatementLine) string { return strconv.FormatInt(l.EntryID, 10) }
+	listPage(a, c, validate.SerialKey, keyOf, func(after string, limit int) ([]ledger.StatementLine, error) {
+		entry, _ := strconv.ParseInt(after, 10, 64) // SerialKey checked it; "" is 0, the first page
+		return a.ledger.Statement(c, wsID(c), c.Param("id"), entry, limit)
+	})
 }

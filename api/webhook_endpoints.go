@@ -65,16 +65,9 @@ func (a *API) createEndpoint(c *gin.Context) {
 }
 
 func (a *API) listEndpoints(c *gin.Context) {
-	pg, ok := page(c, validate.IDKey("whk"))
-	if !ok {
-		return
-	}
-	list, err := a.webhooks.Endpoints(c, wsID(c), pg.Key, pg.Limit+1)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, validate.PageOf(list, pg.Limit, func(e webhook.Endpoint) string { return e.ID }))
+	listPage(a, c, validate.IDKey("whk"), func(e webhook.Endpoint) string { return e.ID }, func(after string, limit int) ([]webhook.Endpoint, error) {
+		return a.webhooks.Endpoints(c, wsID(c), after, limit)
+	})
 }
 
 func (a *API) getEndpoint(c *gin.Context) {
@@ -122,14 +115,7 @@ func (a *API) rotateEndpointSecret(c *gin.Context) {
 }
 
 func (a *API) listDeliveries(c *gin.Context) {
-	pg, ok := page(c, validate.IDKey("whd"))
-	if !ok {
-		return
-	}
-	list, err := a.webhooks.Deliveries(c, wsID(c), c.Param("id"), pg.Key, pg.Limit+1)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, validate.PageOf(list, pg.Limit, func(d webhook.Delivery) string { return d.ID }))
+	listPage(a, c, validate.IDKey("whd"), func(d webhook.Delivery) string { return d.ID }, func(after string, limit int) ([]webhook.Delivery, error) {
+		return a.webhooks.Deliveries(c, wsID(c), c.Param("id"), after, limit)
+	})
 }
