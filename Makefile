@@ -4,7 +4,8 @@ GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
 # Redis database indexes are handed out one per test package (see each
-# package's TestMain): api 1, worker 2, e2e 3, loadtest 4; make bench uses 15.
+# package's TestMain): api 1 (and 11-13 for queues no worker reads), worker 2,
+# e2e 3, loadtest 4; make bench uses 15.
 
 .PHONY: help
 help: ## list the targets
