@@ -47,6 +47,8 @@ type App struct {
 	Registry   *prometheus.Registry
 	Log        *slog.Logger
 	queue      *asynq.Client
+	// dashboard is the Asynq dashboard Handler mounted, closed with the App.
+	dashboard interface{ Close() error }
 }
 
 // New assembles an App over a Postgres pool and a Redis connection;
@@ -87,8 +89,13 @@ func (a *App) Background(ctx context.Context) {
 	go a.Ledger.ListenOutcomes(ctx, a.Log.With("component", "outcomes"))
 }
 
-// Close releases the Redis connection.
-func (a *App) Close() error { return a.Redis.Close() }
+// Close releases the Redis connections.
+func (a *App) Close() error {
+	if a.dashboard != nil {
+		a.dashboard.Close()
+	}
+	return a.Redis.Close()
+}
 
 // ping adapts a Redis ping to the ops readiness check.
 func (a *App) pingRedis(ctx context.Context) error { return a.Redis.Ping(ctx).Err() }

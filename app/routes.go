@@ -25,10 +25,12 @@ func (a *App) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	native.Routes(srv)
+	dashboard := asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: a.RedisOpt})
+	a.dashboard = dashboard
 	ops.Routes(srv, ops.Options{
 		Dependencies: map[string]ops.Pinger{"postgres": a.Pool.Ping, "redis": a.pingRedis},
 		Gatherer:     a.Registry,
-		Queues:       asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: a.RedisOpt}),
+		Queues:       dashboard,
 		AdminToken:   a.Settings.AdminToken,
 		Logger:       a.Log.With("component", "ops"),
 	})

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,6 +70,24 @@ func TestEventCatchUpCannotBeOvertaken(t *testing.T) {
 		if !seen[e.ID] {
 			t.Errorf("the poller never got %s (%s)", e.ID, e.Type)
 		}
+	}
+	// A receiver that learnt of the EUR event by webhook, the moment its
+	// group committed, and asks for what came after it, gets the USD one.
+	var eurEvent, usdEvent string
+	for _, e := range all {
+		switch {
+		case strings.Contains(string(e.Data), eur.ID):
+			eurEvent = e.ID
+		case strings.Contains(string(e.Data), usd.ID):
+			usdEvent = e.ID
+		}
+	}
+	after, err := f.l.Events(ctx, f.workspace, "", eurEvent, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 1 || after[0].ID != usdEvent {
+		t.Errorf("after the EUR event (by webhook): %d events, want the USD one", len(after))
 	}
 	if len(all) != 4 {
 		t.Errorf("%d events, want 4", len(all))
