@@ -610,4 +610,22 @@ func TestPreferWaitAnswersTheOutcome(t *testing.T) {
 		t.Errorf("Prefer: wait with nothing applying: %d %s", pending.status, pending.raw)
 	}
 	p.await(pending.str("id")) // the shared worker's relay applies it in the end
+
+	// Two requests wait on one transaction (a client retrying): one leaves
+	// (its client gives up long before the relay can apply anything); the
+	// other is still woken when the relay applies it.
+	retry := map[string]any{"referenceId": "wait-4", "type": "credit", "walletId": w, "amount": 1, "currency": "USD"}
+	long := make(chan response)
+	go func() {
+		long <- callWith(t, alone, "POST", "/v1/transactions", p.key, retry, http.Header{"Prefer": {"wait=10"}})
+	}()
+	time.Sleep(50 * time.Millisecond)
+	gaveUp, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := client.New(alone, p.key, 1).Do(gaveUp, "POST", "/v1/transactions", retry, http.Header{"Prefer": {"wait=10"}}); err == nil {
+		t.Fatal("the client that gave up got an answer")
+	}
+	if got := <-long; got.status != 200 || got.str("status") != "completed" {
+		t.Errorf("the long wait, after the short one left: %d %s", got.status, got.raw)
+	}
 }

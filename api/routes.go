@@ -42,8 +42,8 @@ func (a *API) Routes(s *server.Server) {
 	v1.GET("/transactions", a.listTransactions)
 	v1.GET("/transactions/:id", a.getTransaction)
 
-	write.POST("/batches", a.createBatch)
-	s.RouteBodyTimeout(http.MethodPost, "/v1/batches", batchRequestTimeout)
+	write.POST("/batches", server.BodyDeadline(batchRequestTimeout), a.createBatch)
+	s.RouteTimeout(http.MethodPost, "/v1/batches", batchRequestTimeout)
 	v1.GET("/batches", a.listBatches)
 	v1.GET("/batches/:id", a.getBatch)
 	v1.GET("/batches/:id/transactions", a.listBatchTransactions)

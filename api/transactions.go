@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -76,9 +75,7 @@ func (a *API) accept(c *gin.Context, tr ledger.TransactionRequest, walletField s
 	replayed(c, replay)
 	a.accepted.WithLabelValues(strconv.FormatBool(replay)).Inc()
 	if wait := validate.PreferWait(c.Request.Header); wait > 0 {
-		ctx, cancel := context.WithTimeout(c, wait)
-		final, err := a.ledger.AwaitFinal(ctx, tr.WorkspaceID, txn)
-		cancel()
+		final, err := a.ledger.AwaitFinal(c, tr.WorkspaceID, txn, wait)
 		if err == nil && final.Status != ledger.StatusPending {
 			c.Header("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
 			c.JSON(http.StatusOK, final)

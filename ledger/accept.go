@@ -92,7 +92,7 @@ func (call *acceptCall) wait(ctx context.Context, l *Ledger) (Transaction, bool,
 		return Transaction{}, false, fmt.Errorf("submit %s: %w", call.req.ReferenceID, ctx.Err())
 	}
 	if call.fallback {
-		return l.submitOne(ctx, call.req, call.fp, call.meta)
+		return l.submitOne(ctx, call.id, call.req, call.fp, call.meta)
 	}
 	return call.txn, call.replayed, call.err
 }
@@ -221,13 +221,15 @@ func (l *Ledger) answerReplays(ctx context.Context, calls map[string]*acceptCall
 	}
 }
 
-// submitOne stores one transaction, or tells why it cannot: a replay, a
-// conflicting reuse of the referenceId, a wallet that does not exist, or a
-// partner balance to create first. It waits, within ctx, for a row another
-// transaction holds.
-func (l *Ledger) submitOne(ctx context.Context, req TransactionRequest, fp []byte, meta *string) (txn Transaction, replayed bool, err error) {
+// submitOne stores one transaction under id, or tells why it cannot: a
+// replay, a conflicting reuse of the referenceId, a wallet that does not
+// exist, or a partner balance to create first. It waits, within ctx, for a
+// row another transaction holds. A row stored under id itself is this
+// call's own, not a replay: its group did commit, but could not say so
+// (the flush timed out on the commit's answer).
+func (l *Ledger) submitOne(ctx context.Context, id string, req TransactionRequest, fp []byte, meta *string) (txn Transaction, replayed bool, err error) {
 	for attempt := 0; attempt < 2; attempt++ {
-		inserted, err := transactionInsert(ctx, l.pool, []newTransaction{{id: store.NewID("txn"), req: req, fp: fp, meta: meta}})
+		inserted, err := transactionInsert(ctx, l.pool, []newTransaction{{id: id, req: req, fp: fp, meta: meta}})
 		if err != nil {
 			return Transaction{}, false, fmt.Errorf("submit %s: %w", req.ReferenceID, err)
 		}
@@ -237,6 +239,9 @@ func (l *Ledger) submitOne(ctx context.Context, req TransactionRequest, fp []byt
 		// Nothing inserted: the referenceId exists, the wallet does not, or
 		// the partner has no balance in this currency yet.
 		existing, err := l.TransactionByReference(ctx, req.WorkspaceID, req.ReferenceID)
+		if err == nil && existing.ID == id {
+			return existing, false, nil
+		}
 		if err == nil {
 			replayed, err := req.answer(existing, fp)
 			return existing, replayed, err

@@ -22,51 +22,76 @@ import (
 const outcomeChannel = "orbt_outcomes"
 
 // outcomeWaiters are the callers waiting for transactions to become final.
+// Callers waiting on the same transaction (a client retrying with
+// Prefer: wait) share one entry, counted, so one leaving does not strand
+// the others.
 type outcomeWaiters struct {
 	mu     sync.Mutex
-	byLane map[int64]map[string]chan struct{} // lane -> transaction id -> closed when final
+	byLane map[int64]map[string]*outcomeWait // lane -> transaction id
 }
 
-func (w *outcomeWaiters) add(lane int64, id string) chan struct{} {
+type outcomeWait struct {
+	final   chan struct{} // closed when the transaction is final
+	waiters int
+}
+
+func (w *outcomeWaiters) add(lane int64, id string) *outcomeWait {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.byLane == nil {
-		w.byLane = make(map[int64]map[string]chan struct{})
+		w.byLane = make(map[int64]map[string]*outcomeWait)
 	}
 	if w.byLane[lane] == nil {
-		w.byLane[lane] = make(map[string]chan struct{})
+		w.byLane[lane] = make(map[string]*outcomeWait)
 	}
-	ch, ok := w.byLane[lane][id]
-	if !ok {
-		ch = make(chan struct{})
-		w.byLane[lane][id] = ch
+	e := w.byLane[lane][id]
+	if e == nil {
+		e = &outcomeWait{final: make(chan struct{})}
+		w.byLane[lane][id] = e
 	}
-	return ch
+	e.waiters++
+	return e
 }
 
-func (w *outcomeWaiters) remove(lane int64, id string) {
+// remove drops one waiter of e, and e with its last waiter (unless a wake
+// already dropped it).
+func (w *outcomeWaiters) remove(lane int64, id string, e *outcomeWait) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	e.waiters--
+	if e.waiters > 0 || w.byLane[lane][id] != e {
+		return
+	}
 	delete(w.byLane[lane], id)
 	if len(w.byLane[lane]) == 0 {
 		delete(w.byLane, lane)
 	}
 }
 
-// waitingOn lists the transactions waited for on the lanes.
+// waitingOn lists the transactions waited for on the lanes (all lanes when
+// lanes is nil).
 func (w *outcomeWaiters) waitingOn(lanes []int64) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var ids []string
-	for _, lane := range lanes {
-		for id := range w.byLane[lane] {
+	add := func(waiting map[string]*outcomeWait) {
+		for id := range waiting {
 			ids = append(ids, id)
 		}
+	}
+	if lanes == nil {
+		for _, waiting := range w.byLane {
+			add(waiting)
+		}
+		return ids
+	}
+	for _, lane := range lanes {
+		add(w.byLane[lane])
 	}
 	return ids
 }
 
-// wake closes the channels of the transactions that are final.
+// wake releases the waiters of the transactions that are final.
 func (w *outcomeWaiters) wake(final []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -75,9 +100,9 @@ func (w *outcomeWaiters) wake(final []string) {
 		done[id] = true
 	}
 	for lane, waiting := range w.byLane {
-		for id, ch := range waiting {
+		for id, e := range waiting {
 			if done[id] {
-				close(ch)
+				close(e.final)
 				delete(waiting, id)
 			}
 		}
@@ -87,26 +112,30 @@ func (w *outcomeWaiters) wake(final []string) {
 	}
 }
 
-// AwaitFinal returns the transaction once it is final, or as it is when ctx
-// ends first (still pending: the caller answers 202). It needs
-// ListenOutcomes running in the process; without it, it waits out ctx.
-func (l *Ledger) AwaitFinal(ctx context.Context, workspaceID string, txn Transaction) (Transaction, error) {
+// AwaitFinal returns the transaction once it is final, or as it is (still
+// pending: the caller answers 202) when wait runs out first. ctx bounds the
+// reads. It needs ListenOutcomes running in the process; without it, it
+// waits out wait.
+func (l *Ledger) AwaitFinal(ctx context.Context, workspaceID string, txn Transaction, wait time.Duration) (Transaction, error) {
 	if txn.Status != StatusPending {
 		return txn, nil
 	}
-	woken := l.waiters.add(txn.laneID, txn.ID)
-	defer l.waiters.remove(txn.laneID, txn.ID)
+	e := l.waiters.add(txn.laneID, txn.ID)
+	defer l.waiters.remove(txn.laneID, txn.ID, e)
 	// Read once after registering: an outcome announced before is seen here.
 	current, err := l.Transaction(ctx, workspaceID, txn.ID)
 	if err != nil || current.Status != StatusPending {
 		return current, err
 	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	select {
-	case <-woken:
-		return l.Transaction(context.WithoutCancel(ctx), workspaceID, txn.ID)
+	case <-e.final:
+		return l.Transaction(ctx, workspaceID, txn.ID)
+	case <-timer.C:
 	case <-ctx.Done():
-		return current, nil
 	}
+	return current, nil
 }
 
 // listenRetryDelay is the pause before the listener reconnects.
@@ -138,26 +167,37 @@ func (l *Ledger) listenOutcomes(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+outcomeChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// Announcements made while no one listened are lost: look once at
+	// everything waited for.
+	if err := l.wakeFinal(ctx, conn, l.waiters.waitingOn(nil)); err != nil {
+		return err
+	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
-		lanes := parseLanes(n.Payload)
-		ids := l.waiters.waitingOn(lanes)
-		if len(ids) == 0 {
-			continue
+		if err := l.wakeFinal(ctx, conn, l.waiters.waitingOn(parseLanes(n.Payload))); err != nil {
+			return err
 		}
-		rows, err := conn.Query(ctx, `SELECT id FROM transactions WHERE id = ANY ($1) AND status <> 'pending'`, ids)
-		if err != nil {
-			return fmt.Errorf("listen: read outcomes: %w", err)
-		}
-		final, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return fmt.Errorf("listen: read outcomes: %w", err)
-		}
-		l.waiters.wake(final)
 	}
+}
+
+// wakeFinal wakes the waiters of those of ids that are final: one query.
+func (l *Ledger) wakeFinal(ctx context.Context, conn *pgx.Conn, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := conn.Query(ctx, `SELECT id FROM transactions WHERE id = ANY ($1) AND status <> 'pending'`, ids)
+	if err != nil {
+		return fmt.Errorf("listen: read outcomes: %w", err)
+	}
+	final, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("listen: read outcomes: %w", err)
+	}
+	l.waiters.wake(final)
+	return nil
 }
 
 // queueAnnounce queues, in an apply group's transaction, the announcement

@@ -54,7 +54,12 @@ func Routes(s *server.Server, o Options) {
 		pages.Any("/queues/*path", gin.WrapH(o.Queues))
 	}
 	pages.GET("/debug/pprof/*name", profiler)
+	s.RouteTimeout(http.MethodGet, "/ops/debug/pprof/*name", profileTimeout)
 }
+
+// profileTimeout lets Go's CPU profile and trace run their default 30 s and
+// more (pprof itself refuses a duration past the server's write timeout).
+const profileTimeout = 2 * time.Minute
 
 // profiler serves Go's profiles under /ops/debug/pprof/.
 func profiler(c *gin.Context) {

@@ -27,8 +27,8 @@ import (
 type Timeouts struct {
 	// ReadHeader bounds reading a request's headers.
 	ReadHeader time.Duration
-	// Read bounds reading a whole request, body included; a route given a
-	// body timeout (RouteBodyTimeout) extends it for its own requests.
+	// Read bounds reading a whole request, body included; a route whose
+	// chain holds BodyDeadline extends it for its own authenticated requests.
 	Read time.Duration
 	// Write bounds a request from the end of its headers to the end of the
 	// response.
@@ -84,12 +84,7 @@ type Server struct {
 	metrics *prometheus.HistogramVec
 	// routeTimeouts are the request deadlines of routes that need longer
 	// than requestTimeout, by "METHOD /full/path".
-	routeTimeouts map[string]routeTimeout
-}
-
-type routeTimeout struct {
-	request time.Duration
-	body    bool // the body itself may take that long to arrive
+	routeTimeouts map[string]time.Duration
 }
 
 // New returns a Server with the shared middleware installed; reg (nil for
@@ -98,7 +93,7 @@ func New(log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{log: log, routeTimeouts: map[string]routeTimeout{},
+	s := &Server{log: log, routeTimeouts: map[string]time.Duration{},
 		metrics: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "orbt_http_request_duration_seconds",
 			Help:    "HTTP request latency by route and status.",
@@ -126,17 +121,24 @@ func New(log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.Engine }
 
 // RouteTimeout gives one route a longer request deadline (a request that
-// waits for an outcome) and extends the connection's write deadline to
-// match. Its body must still arrive within the server's Read timeout.
+// waits for an outcome, a bulk payout, a CPU profile) and extends the
+// connection's write deadline to match. Its body must still arrive within
+// the server's Read timeout, unless the route's own chain extends it with
+// BodyDeadline once the caller is known.
 func (s *Server) RouteTimeout(method, path string, d time.Duration) {
-	s.routeTimeouts[method+" "+path] = routeTimeout{request: d}
+	s.routeTimeouts[method+" "+path] = d
 }
 
-// RouteBodyTimeout is RouteTimeout for a route whose body may take that
-// long to arrive too (a bulk payout: 8 MiB, then up to 10,000 items written
-// in one database transaction).
-func (s *Server) RouteBodyTimeout(method, path string, d time.Duration) {
-	s.routeTimeouts[method+" "+path] = routeTimeout{request: d, body: true}
+// BodyDeadline lets the rest of a request's body arrive within d: for a
+// route whose bodies are large (a bulk payout's 8 MiB), placed after
+// authentication, so that a caller without a key never holds a
+// connection past the server's Read timeout.
+func BodyDeadline(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		// An error only means the writer cannot extend (an httptest recorder).
+		_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(d))
+		c.Next()
+	}
 }
 
 // Abort renders e as a problem response and stops the handler chain.
@@ -170,14 +172,10 @@ func requestID(c *gin.Context) {
 
 func (s *Server) deadline(c *gin.Context) {
 	timeout := requestTimeout
-	if rt, ok := s.routeTimeouts[c.Request.Method+" "+c.FullPath()]; ok {
-		timeout = rt.request
-		rc := http.NewResponseController(c.Writer)
-		// Errors only mean the writer cannot extend (an httptest recorder).
-		if rt.body {
-			_ = rc.SetReadDeadline(time.Now().Add(rt.request))
-		}
-		_ = rc.SetWriteDeadline(time.Now().Add(rt.request + 5*time.Second))
+	if d, ok := s.routeTimeouts[c.Request.Method+" "+c.FullPath()]; ok {
+		timeout = d
+		// An error only means the writer cannot extend (an httptest recorder).
+		_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(d + 5*time.Second))
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
 	defer cancel()

@@ -74,7 +74,14 @@ func (s *Sender) Deliver(ctx context.Context, deliveryID string) (Result, error)
 		attempt.Error = ptr(ErrorEndpointDisabled)
 		return Result{Attempt: attempt.Attempt}, s.store.record(ctx, deliveryID, attempt, DeliveryFailed, time.Now(), "", "")
 	}
-	status := s.send(ctx, c, &attempt)
+	// Read the event before the attempt: a failure here is ours (the
+	// database), not the receiver's, so it must not use up one of the
+	// partner's attempts. The claim runs out and the task is retried.
+	event, err := s.events(ctx, c.workspaceID, c.eventID)
+	if err != nil {
+		return Result{}, fmt.Errorf("deliver %s: %w", deliveryID, err)
+	}
+	status := s.send(ctx, c, event, &attempt)
 	res := Result{Attempt: attempt.Attempt}
 	var disable, reason string
 	next := time.Now()
@@ -96,11 +103,7 @@ func (s *Sender) Deliver(ctx context.Context, deliveryID string) (Result, error)
 }
 
 // send makes the request; the body is what a receiver gets: the event object.
-func (s *Sender) send(ctx context.Context, c claimed, a *Attempt) int {
-	event, err := s.events(ctx, c.workspaceID, c.eventID)
-	if err != nil {
-		return a.fail(err)
-	}
+func (s *Sender) send(ctx context.Context, c claimed, event ledger.Event, a *Attempt) int {
 	body, err := json.Marshal(event)
 	if err != nil {
 		return a.fail(err)
@@ -162,6 +165,7 @@ const (
 func errorCategory(err error) string {
 	var (
 		dnsErr    *net.DNSError
+		opErr     *net.OpError
 		netErr    net.Error
 		tlsRecord tls.RecordHeaderError
 		tlsAlert  tls.AlertError
@@ -178,7 +182,11 @@ func errorCategory(err error) string {
 	case errors.As(err, &dnsErr):
 		return ErrorDNS
 	case errors.As(err, &certErr), errors.As(err, &tlsRecord), errors.As(err, &tlsAlert),
-		errors.As(err, &x509Err), errors.As(err, &hostErr), errors.As(err, &invalid):
+		errors.As(err, &x509Err), errors.As(err, &hostErr), errors.As(err, &invalid),
+		// An alert the server sends during the handshake arrives as a
+		// net.OpError "remote error"; handshake failures of our side
+		// (no common version or cipher) are plain errors prefixed "tls: ".
+		errors.As(err, &opErr) && opErr.Op == "remote error", strings.Contains(err.Error(), "tls: "):
 		return ErrorTLS
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return ErrorTimeout
@@ -236,10 +244,12 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("192.0.0.0/24"),
 	netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
 	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"), // NAT64 can reach IPv4 private space
-	netip.MustParsePrefix("2002::/16"),    // 6to4 embeds any IPv4 address, private ones too
-	netip.MustParsePrefix("2001::/32"),    // Teredo, likewise
-	netip.MustParsePrefix("fec0::/10"),    // deprecated site-local
+	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64 can reach IPv4 private space
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215), likewise
+	netip.MustParsePrefix("::/96"),          // IPv4-compatible, deprecated
+	netip.MustParsePrefix("2002::/16"),      // 6to4 embeds any IPv4 address, private ones too
+	netip.MustParsePrefix("2001::/32"),      // Teredo, likewise
+	netip.MustParsePrefix("fec0::/10"),      // deprecated site-local
 	netip.MustParsePrefix("fd00:ec2::254/128"),
 }
 
@@ -254,7 +264,8 @@ var neverReachable = []netip.Prefix{
 
 // allowedAddr tells whether a webhook may connect to a.
 func allowedAddr(a netip.Addr, allowPrivate bool) bool {
-	a = a.Unmap()
+	// A zone (fe80::1%eth0) would make every prefix test below false.
+	a = a.Unmap().WithZone("")
 	for _, addr := range []netip.Addr{a, embeddedIPv4(a)} {
 		for _, p := range neverReachable {
 			if addr.IsValid() && p.Contains(addr) {
@@ -267,13 +278,16 @@ func allowedAddr(a netip.Addr, allowPrivate bool) bool {
 
 // IPv6 transition prefixes that embed an IPv4 address.
 var (
-	nat64     = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour = netip.MustParsePrefix("2002::/16")
-	teredo    = netip.MustParsePrefix("2001::/32")
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")
+	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48")
+	ipv4Compat = netip.MustParsePrefix("::/96")
+	sixToFour  = netip.MustParsePrefix("2002::/16")
+	teredo     = netip.MustParsePrefix("2001::/32")
 )
 
 // embeddedIPv4 is the IPv4 address an IPv6 transition address carries
-// (NAT64 64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32 whose client
+// (NAT64 64:ff9b::/96 and 64:ff9b:1::/48 in their last 32 bits, as do
+// IPv4-compatible ::/96; 6to4 2002::/16; Teredo 2001::/32, whose client
 // address is stored inverted), or the zero Addr.
 func embeddedIPv4(a netip.Addr) netip.Addr {
 	if !a.Is6() {
@@ -281,7 +295,7 @@ func embeddedIPv4(a netip.Addr) netip.Addr {
 	}
 	b := a.As16()
 	switch {
-	case nat64.Contains(a):
+	case nat64.Contains(a), nat64Local.Contains(a), ipv4Compat.Contains(a):
 		return netip.AddrFrom4([4]byte(b[12:16]))
 	case sixToFour.Contains(a):
 		return netip.AddrFrom4([4]byte(b[2:6]))

@@ -304,7 +304,8 @@ func TestPrivateAddressesAreRefused(t *testing.T) {
 	// addresses are allowed for development.
 	permissive := webhook.NewStore(db.Pool, true)
 	for _, u := range []string{"http://169.254.169.254/latest/meta-data", "http://[fe80::1]/x", "http://[fd00:ec2::254]/x",
-		"http://[64:ff9b::a9fe:a9fe]/nat64", "http://[2002:a9fe:a9fe::1]/6to4"} {
+		"http://[64:ff9b::a9fe:a9fe]/nat64", "http://[2002:a9fe:a9fe::1]/6to4",
+		"http://[fe80::1%25eth0]/zoned", "http://[64:ff9b:1::a9fe:a9fe]/local-nat64"} {
 		if err := permissive.ValidateURL(u); err == nil {
 			t.Errorf("%s accepted with private addresses allowed", u)
 		}
