@@ -76,16 +76,11 @@ func fund(ctx context.Context, cfg config.Config, args []string) error {
 	if txn.Status == ledger.StatusPending {
 		a.Enqueuer.TransactionAccepted(ctx, txn.ID, txn.LaneID())
 	}
-	deadline := time.Now().Add(fundWait)
-	for txn.Status == ledger.StatusPending && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if txn, err = a.Ledger.Transaction(ctx, *ws, txn.ID); err != nil {
-			return err
-		}
+	// Wait as a Prefer: wait request does: woken by the apply group's
+	// announcement, no polling.
+	a.Background(ctx)
+	if txn, err = a.Ledger.AwaitFinal(ctx, *ws, txn, fundWait); err != nil {
+		return err
 	}
 	if txn.Status == ledger.StatusPending {
 		fmt.Fprintln(os.Stderr, "orbt fund: accepted, still pending: is a worker (orbt dev or orbt worker) running?")

@@ -46,7 +46,6 @@ type App struct {
 	Enqueuer   *tasks.Enqueuer
 	Registry   *prometheus.Registry
 	Log        *slog.Logger
-	queue      *asynq.Client
 	// dashboard is the Asynq dashboard Handler mounted, closed with the App.
 	dashboard interface{ Close() error }
 }
@@ -64,11 +63,12 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 	if !ok {
 		return nil, errors.New("redis: unsupported connection type")
 	}
+	// The enqueuer's client shares rc, so closing rc closes it too.
 	queue := asynq.NewClientFromRedisClient(rc)
 	return &App{Settings: s, Pool: pool, RedisOpt: redisOpt, Redis: rc,
 		Ledger: ledger.New(pool, webhook.QueueFanout), Workspaces: workspace.New(pool),
 		Webhooks: webhook.NewStore(pool, s.WebhookAllowPrivate), Enqueuer: tasks.NewEnqueuer(queue, log),
-		Registry: reg, Log: log, queue: queue}, nil
+		Registry: reg, Log: log}, nil
 }
 
 // Worker builds the process's worker.

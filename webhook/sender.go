@@ -237,20 +237,17 @@ func egressClient(allowPrivate bool) *http.Client {
 }
 
 // nonPublic are ranges no webhook may reach besides those netip classifies
-// (loopback, private, link-local, multicast, unspecified).
+// (loopback, private, link-local, multicast, unspecified) and those never
+// reachable at all. The IPv6 transition ranges embed an IPv4 address,
+// private ones too.
 var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
 	netip.MustParsePrefix("192.0.0.0/24"),
 	netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
 	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64 can reach IPv4 private space
-	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215), likewise
-	netip.MustParsePrefix("::/96"),          // IPv4-compatible, deprecated
-	netip.MustParsePrefix("2002::/16"),      // 6to4 embeds any IPv4 address, private ones too
-	netip.MustParsePrefix("2001::/32"),      // Teredo, likewise
-	netip.MustParsePrefix("fec0::/10"),      // deprecated site-local
-	netip.MustParsePrefix("fd00:ec2::254/128"),
+	nat64, nat64Local, ipv4Compat, sixToFour, teredo,
+	netip.MustParsePrefix("fec0::/10"), // deprecated site-local
 }
 
 // neverReachable are refused even when private addresses are allowed for
@@ -279,8 +276,8 @@ func allowedAddr(a netip.Addr, allowPrivate bool) bool {
 // IPv6 transition prefixes that embed an IPv4 address.
 var (
 	nat64      = netip.MustParsePrefix("64:ff9b::/96")
-	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48")
-	ipv4Compat = netip.MustParsePrefix("::/96")
+	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48") // local-use NAT64 (RFC 8215)
+	ipv4Compat = netip.MustParsePrefix("::/96")          // IPv4-compatible, deprecated
 	sixToFour  = netip.MustParsePrefix("2002::/16")
 	teredo     = netip.MustParsePrefix("2001::/32")
 )
