@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/config"
+	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/migrations"
 	"github.com/orbt/orbt/server"
 )
@@ -116,7 +120,12 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app.App
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a, err := app.New(pool, redisOpt, settings(cfg), reg, log)
+	s, err := settings(cfg, log)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	a, err := app.New(pool, redisOpt, s, reg, log)
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
@@ -125,8 +134,64 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app.App
 }
 
 // settings are the parts of the configuration the process's parts take.
-func settings(cfg config.Config) app.Settings {
+// Without ORBT_DATA_KEY production refuses to start, and development seals
+// card codes with the public development key, saying so.
+func settings(cfg config.Config, log *slog.Logger) (app.Settings, error) {
+	keyText := cfg.DataKey
+	if keyText == "" {
+		if cfg.Env == config.EnvProduction {
+			return app.Settings{}, errors.New("ORBT_DATA_KEY is required in production: it seals gift card codes " +
+				"(generate one with: head -c 32 /dev/urandom | base64)")
+		}
+		log.Warn("ORBT_DATA_KEY is unset: gift card codes are sealed with the public development key; never run production like this")
+		keyText = giftcard.DevelopmentDataKey
+	}
+	key, err := giftcard.ParseDataKey(keyText)
+	if err != nil {
+		return app.Settings{}, fmt.Errorf("ORBT_DATA_KEY: %w", err)
+	}
+	faults, err := parseSandboxFaults(cfg.SandboxFaults)
+	if err != nil {
+		return app.Settings{}, err
+	}
 	return app.Settings{AdminToken: cfg.AdminToken, BatchItemsMax: cfg.BatchItemsMax,
 		WebhookAllowPrivate: cfg.WebhookAllowPrivate, WebhookRetrySchedule: cfg.WebhookRetrySchedule,
-		WorkerConcurrency: cfg.WorkerConcurrency, WorkerPollInterval: cfg.WorkerPollInterval, RelayAfter: cfg.RelayAfter}
+		WorkerConcurrency: cfg.WorkerConcurrency, WorkerPollInterval: cfg.WorkerPollInterval, RelayAfter: cfg.RelayAfter,
+		DataKey: key, PublicURL: cfg.PublicURL, ProviderTimeout: cfg.ProviderTimeout, ProviderAttempts: cfg.ProviderAttempts,
+		ProviderRetryDelay: cfg.ProviderRetryDelay, SandboxFaults: faults}, nil
+}
+
+// parseSandboxFaults reads ORBT_SANDBOX_FAULTS: "unavailable=0.3,timeout=0.1,seed=7".
+func parseSandboxFaults(s string) (giftcard.SandboxFaults, error) {
+	var f giftcard.SandboxFaults
+	if s == "" {
+		return f, nil
+	}
+	bad := func(part string) error {
+		return fmt.Errorf("ORBT_SANDBOX_FAULTS: %q: want unavailable=R, timeout=R (0 to 1) or seed=N, comma-separated", part)
+	}
+	for _, part := range strings.Split(s, ",") {
+		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return f, bad(part)
+		}
+		var err error
+		switch name {
+		case "unavailable":
+			f.Unavailable, err = strconv.ParseFloat(value, 64)
+		case "timeout":
+			f.Timeout, err = strconv.ParseFloat(value, 64)
+		case "seed":
+			f.Seed, err = strconv.ParseUint(value, 10, 64)
+		default:
+			return f, bad(part)
+		}
+		if err != nil {
+			return f, bad(part)
+		}
+	}
+	if f.Unavailable < 0 || f.Timeout < 0 || f.Unavailable+f.Timeout > 1 {
+		return f, bad(s)
+	}
+	return f, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/server"
@@ -28,6 +29,10 @@ type Options struct {
 	Ledger     *ledger.Ledger
 	Workspaces *workspace.Store
 	Webhooks   *webhook.Store
+	GiftCards  *giftcard.Store
+	// PublicURL is where consumers reach this server: consumer links
+	// start with it.
+	PublicURL string
 	// Enqueuer wakes the worker for accepted work; nil leaves it all to the relay.
 	Enqueuer   *tasks.Enqueuer
 	AdminToken string
@@ -39,14 +44,15 @@ type Options struct {
 
 // API is the native partner and admin API.
 type API struct {
-	opts     Options
-	ledger   *ledger.Ledger
-	ws       *workspace.Store
-	webhooks *webhook.Store
-	queue    *tasks.Enqueuer
-	log      *slog.Logger
-	keys     keyCache
-	accepted *prometheus.CounterVec
+	opts      Options
+	ledger    *ledger.Ledger
+	ws        *workspace.Store
+	webhooks  *webhook.Store
+	giftcards *giftcard.Store
+	queue     *tasks.Enqueuer
+	log       *slog.Logger
+	keys      keyCache
+	accepted  *prometheus.CounterVec
 }
 
 // waitingRequestTimeout bounds a request that may wait for its outcome
@@ -73,7 +79,7 @@ func New(opts Options) (*API, error) {
 			return nil, err
 		}
 	}
-	return &API{opts: opts, ledger: opts.Ledger, ws: opts.Workspaces, webhooks: opts.Webhooks, queue: opts.Enqueuer,
+	return &API{opts: opts, ledger: opts.Ledger, ws: opts.Workspaces, webhooks: opts.Webhooks, giftcards: opts.GiftCards, queue: opts.Enqueuer,
 		log: opts.Logger, accepted: accepted, keys: keyCache{m: make(map[[32]byte]cachedKey)}}, nil
 }
 

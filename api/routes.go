@@ -13,6 +13,8 @@ func (a *API) Routes(s *server.Server) {
 	admin.POST("/workspaces", a.adminCreateWorkspace)
 	admin.POST("/workspaces/:id/fundings", a.adminFund)
 	s.RouteTimeout(http.MethodPost, "/admin/v1/workspaces/:id/fundings", waitingRequestTimeout)
+	admin.GET("/brands", a.adminCatalog)
+	admin.PUT("/workspaces/:id/brands", a.adminSetBrands)
 
 	v1 := s.Engine.Group("/v1", a.authenticate, validParams)
 	write := v1.Group("", requireWrite)
@@ -28,6 +30,8 @@ func (a *API) Routes(s *server.Server) {
 	write.PATCH("/consumers/:id", a.updateConsumer)
 	write.POST("/consumers/:id/wallets", a.createWallet)
 	v1.GET("/consumers/:id/wallets", a.listWallets)
+	write.POST("/consumers/:id/links", a.createLink)
+	write.DELETE("/consumers/:id/links/:linkId", a.revokeLink)
 
 	write.POST("/campaigns", a.createCampaign)
 	v1.GET("/campaigns", a.listCampaigns)
@@ -47,6 +51,12 @@ func (a *API) Routes(s *server.Server) {
 	v1.GET("/batches", a.listBatches)
 	v1.GET("/batches/:id", a.getBatch)
 	v1.GET("/batches/:id/transactions", a.listBatchTransactions)
+
+	v1.GET("/brands", a.listBrands)
+	write.POST("/redemptions", a.createRedemption)
+	s.RouteTimeout(http.MethodPost, "/v1/redemptions", waitingRequestTimeout)
+	v1.GET("/redemptions", a.listRedemptions)
+	v1.GET("/redemptions/:id", a.getRedemption)
 
 	v1.GET("/events", a.listEvents)
 	v1.GET("/events/:id", a.getEvent)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/tasks"
 	"github.com/orbt/orbt/webhook"
@@ -32,6 +33,14 @@ type Settings struct {
 	WorkerConcurrency    int
 	WorkerPollInterval   time.Duration
 	RelayAfter           time.Duration
+	// DataKey seals gift card codes (32 bytes).
+	DataKey []byte
+	// PublicURL is where consumers reach the server.
+	PublicURL          string
+	ProviderTimeout    time.Duration
+	ProviderAttempts   int
+	ProviderRetryDelay time.Duration
+	SandboxFaults      giftcard.SandboxFaults
 }
 
 // App is one process's parts over its connections.
@@ -43,9 +52,13 @@ type App struct {
 	Ledger     *ledger.Ledger
 	Workspaces *workspace.Store
 	Webhooks   *webhook.Store
-	Enqueuer   *tasks.Enqueuer
-	Registry   *prometheus.Registry
-	Log        *slog.Logger
+	GiftCards  *giftcard.Store
+	// Redemptions takes redemptions to their outcome (the worker runs it).
+	Redemptions *giftcard.Processor
+	Sandbox     *giftcard.Sandbox
+	Enqueuer    *tasks.Enqueuer
+	Registry    *prometheus.Registry
+	Log         *slog.Logger
 	// dashboard is the Asynq dashboard Handler mounted, closed with the App.
 	dashboard interface{ Close() error }
 }
@@ -63,10 +76,26 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 	if !ok {
 		return nil, errors.New("redis: unsupported connection type")
 	}
+	sealer, err := giftcard.NewSealer(s.DataKey)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
 	// The enqueuer's client shares rc, so closing rc closes it too.
 	queue := asynq.NewClientFromRedisClient(rc)
+	l := ledger.New(pool, webhook.QueueFanout)
+	cards := giftcard.NewStore(pool, l, sealer)
+	sandbox := giftcard.NewSandbox(pool, sealer, s.SandboxFaults)
+	redemptions, err := giftcard.NewProcessor(cards, giftcard.ProcessorOptions{
+		Providers: map[string]giftcard.Provider{giftcard.SandboxProviderName: sandbox},
+		Timeout:   s.ProviderTimeout, Attempts: s.ProviderAttempts, RetryDelay: s.ProviderRetryDelay,
+		Logger: log.With("component", "giftcards"), Registerer: reg})
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
 	return &App{Settings: s, Pool: pool, RedisOpt: redisOpt, Redis: rc,
-		Ledger: ledger.New(pool, webhook.QueueFanout), Workspaces: workspace.New(pool),
+		Ledger: l, Workspaces: workspace.New(pool), GiftCards: cards, Redemptions: redemptions, Sandbox: sandbox,
 		Webhooks: webhook.NewStore(pool, s.WebhookAllowPrivate), Enqueuer: tasks.NewEnqueuer(queue, log),
 		Registry: reg, Log: log}, nil
 }
@@ -74,6 +103,7 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 // Worker builds the process's worker.
 func (a *App) Worker() (*worker.Worker, error) {
 	w, err := worker.New(worker.Options{Redis: a.RedisOpt, Enqueuer: a.Enqueuer, Ledger: a.Ledger, Webhooks: a.Webhooks,
+		GiftCards:            a.Redemptions,
 		WebhookRetrySchedule: a.Settings.WebhookRetrySchedule, Concurrency: a.Settings.WorkerConcurrency,
 		PollInterval: a.Settings.WorkerPollInterval, RelayAfter: a.Settings.RelayAfter,
 		Logger: a.Log.With("component", "worker"), Registerer: a.Registry})

@@ -19,6 +19,7 @@ func (a *App) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	native, err := api.New(api.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, Webhooks: a.Webhooks,
+		GiftCards: a.GiftCards, PublicURL: a.Settings.PublicURL,
 		Enqueuer: a.Enqueuer, AdminToken: a.Settings.AdminToken, BatchItemsMax: a.Settings.BatchItemsMax,
 		Logger: a.Log.With("component", "api"), Registerer: a.Registry})
 	if err != nil {

@@ -3,6 +3,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -34,7 +35,30 @@ type Config struct {
 	// RelayAfter is how long a transaction may stay pending before the relay
 	// enqueues it again.
 	RelayAfter time.Duration `env:"ORBT_RELAY_AFTER" envDefault:"5s"`
+	// Env is "development" or "production"; production refuses to start
+	// without a data key.
+	Env string `env:"ORBT_ENV" envDefault:"development"`
+	// DataKey (base64 of 32 bytes) seals gift card codes at rest.
+	DataKey string `env:"ORBT_DATA_KEY"`
+	// PublicURL is where consumers reach the server: consumer links start
+	// with it. Empty: http://localhost and the port of HTTPAddr.
+	PublicURL string `env:"ORBT_PUBLIC_URL"`
+	// ProviderTimeout bounds one gift card provider call.
+	ProviderTimeout time.Duration `env:"ORBT_PROVIDER_TIMEOUT" envDefault:"10s"`
+	// ProviderAttempts bounds the provider calls of one redemption.
+	ProviderAttempts int `env:"ORBT_PROVIDER_ATTEMPTS" envDefault:"4"`
+	// ProviderRetryDelay is the pause after a failed provider call; it doubles.
+	ProviderRetryDelay time.Duration `env:"ORBT_PROVIDER_RETRY_DELAY" envDefault:"500ms"`
+	// SandboxFaults makes the sandbox provider fail on purpose, for fault
+	// tests: "unavailable=0.3,timeout=0.1,seed=7".
+	SandboxFaults string `env:"ORBT_SANDBOX_FAULTS"`
 }
+
+// Environments.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
 
 // Load parses the environment.
 func Load() (Config, error) {
@@ -42,5 +66,18 @@ func Load() (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	switch cfg.Env {
+	case EnvDevelopment, EnvProduction:
+	default:
+		return Config{}, fmt.Errorf("config: ORBT_ENV must be %s or %s", EnvDevelopment, EnvProduction)
+	}
+	if cfg.PublicURL == "" {
+		port := "8080"
+		if i := strings.LastIndex(cfg.HTTPAddr, ":"); i >= 0 && i < len(cfg.HTTPAddr)-1 {
+			port = cfg.HTTPAddr[i+1:]
+		}
+		cfg.PublicURL = "http://localhost:" + port
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	return cfg, nil
 }

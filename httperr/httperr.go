@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/webhook"
@@ -127,8 +128,19 @@ func classify(err error) *Error {
 	var (
 		conflict *ledger.ConflictError
 		items    *ledger.BatchItemsError
+		brands   *giftcard.UnknownBrandsError
 	)
 	switch {
+	case errors.As(err, &brands):
+		errs := make([]FieldError, len(brands.Indexes))
+		for i, idx := range brands.Indexes {
+			errs[i] = FieldError{Field: "brandIds[" + strconv.Itoa(idx) + "]", Message: "no such brand in the catalog"}
+		}
+		return New(http.StatusUnprocessableEntity, "unknown_brand", "Some brands are not in the catalog; nothing was changed.", errs...)
+	case errors.Is(err, giftcard.ErrRedemptionNotFound):
+		return New(http.StatusNotFound, "redemption_not_found", "No such redemption.", field("no such redemption")...)
+	case errors.Is(err, workspace.ErrLinkNotFound):
+		return New(http.StatusNotFound, "link_not_found", "No such link.", field("no such link")...)
 	case errors.As(err, &items):
 		errs := make([]FieldError, len(items.Items))
 		for i, it := range items.Items {

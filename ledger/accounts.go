@@ -21,11 +21,12 @@ func queueAccountInsert(b *pgx.Batch, workspaceID string, ids []int64, kinds, cu
 }
 
 // ensureLaneAccounts creates the partner balance and the ledger's edge
-// accounts of one workspace and currency when they do not exist yet.
+// accounts (funding, settlement, redemption clearing) of one workspace and
+// currency when they do not exist yet.
 func ensureLaneAccounts(ctx context.Context, q store.Querier, workspaceID string, cur Currency) error {
 	var b pgx.Batch
 	c := string(cur)
-	queueAccountInsert(&b, workspaceID, []int64{0, 0, 0}, []string{"partner", "funding", "settlement"}, []string{c, c, c})
+	queueAccountInsert(&b, workspaceID, []int64{0, 0, 0, 0}, []string{"partner", "funding", "settlement", "clearing"}, []string{c, c, c, c})
 	if err := q.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("ensure accounts %s %s: %w", workspaceID, cur, err)
 	}

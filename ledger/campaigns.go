@@ -28,6 +28,10 @@ type Campaign struct {
 	Credited      int64      `json:"credited"`
 	Debited       int64      `json:"debited"`
 	Remaining     *int64     `json:"remaining"`
+	// Redeemed is what its wallets spent on gift cards (captured redemptions).
+	Redeemed int64 `json:"redeemed"`
+	// Wallets is how many wallets the campaign has.
+	Wallets int64 `json:"wallets"`
 	StartsAt      *time.Time `json:"startsAt"`
 	EndsAt        *time.Time `json:"endsAt"`
 	AllowedBrands []string   `json:"allowedBrands"`
@@ -44,12 +48,13 @@ type CampaignFields struct {
 	AllowedBrands *[]string
 }
 
-const campaignColumns = `id, name, currency, status, budget, credited, debited, starts_at, ends_at, allowed_brands, created_at`
+const campaignColumns = `id, name, currency, status, budget, credited, debited, starts_at, ends_at, allowed_brands, created_at,
+	redeemed, (SELECT count(*) FROM wallets w WHERE w.campaign_id = campaigns.id)`
 
 func scanCampaign(row pgx.Row) (Campaign, error) {
 	var c Campaign
 	err := row.Scan(&c.ID, &c.Name, &c.Currency, &c.Status, &c.Budget, &c.Credited, &c.Debited,
-		&c.StartsAt, &c.EndsAt, &c.AllowedBrands, &c.CreatedAt)
+		&c.StartsAt, &c.EndsAt, &c.AllowedBrands, &c.CreatedAt, &c.Redeemed, &c.Wallets)
 	if c.Budget != nil {
 		remaining := *c.Budget - (c.Credited - c.Debited)
 		c.Remaining = &remaining

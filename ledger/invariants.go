@@ -28,12 +28,28 @@ var invariantQueries = []struct{ rule, sql string }{
 	{"an entry's currency is its transaction's", `
 		SELECT e.id, 0 FROM ledger_entries e JOIN transactions t ON t.id = e.transaction_id
 		JOIN ledger_accounts a ON a.id = e.account_id WHERE a.currency <> t.currency LIMIT 10`},
-	{"a campaign's counters equal its wallets' entries", `
-		SELECT c.id, (c.credited - c.debited) - COALESCE(s.net, 0) FROM campaigns c
-		LEFT JOIN (SELECT w.campaign_id, sum(e.amount) AS net FROM wallets w
-			JOIN ledger_entries e ON e.account_id = w.account_id WHERE w.campaign_id IS NOT NULL
-			GROUP BY w.campaign_id) s ON s.campaign_id = c.id
-		WHERE (c.credited - c.debited) <> COALESCE(s.net, 0) LIMIT 10`},
+	{"a campaign's counters equal its wallets' credits, debits and captures", `
+		SELECT c.id, abs((c.credited - c.debited) - COALESCE(s.net, 0)) + abs(c.redeemed - COALESCE(s.captured, 0)) FROM campaigns c
+		LEFT JOIN (SELECT w.campaign_id,
+				sum(e.amount) FILTER (WHERE t.type IN ('credit', 'debit') AND e.account_id = w.account_id) AS net,
+				sum(t.amount) FILTER (WHERE t.type = 'redemption_capture' AND e.amount < 0) AS captured
+			FROM wallets w JOIN transactions t ON t.wallet_id = w.id JOIN ledger_entries e ON e.transaction_id = t.id
+			WHERE w.campaign_id IS NOT NULL GROUP BY w.campaign_id) s ON s.campaign_id = c.id
+		WHERE (c.credited - c.debited) <> COALESCE(s.net, 0) OR c.redeemed <> COALESCE(s.captured, 0) LIMIT 10`},
+	{"a wallet's held is its holds not yet captured or released", `
+		SELECT a.id, a.held - COALESCE(s.open, 0) FROM wallets w JOIN ledger_accounts a ON a.id = w.account_id
+		LEFT JOIN (SELECT wallet_id, sum(CASE type WHEN 'redemption_hold' THEN amount ELSE -amount END) AS open
+			FROM transactions WHERE redemption_id IS NOT NULL GROUP BY wallet_id) s ON s.wallet_id = w.id
+		WHERE a.held <> COALESCE(s.open, 0) LIMIT 10`},
+	{"only wallets hold, and a clearing account holds what its wallets hold", `
+		SELECT c.id, c.balance - COALESCE(s.held, 0) FROM ledger_accounts c
+		LEFT JOIN (SELECT workspace_id, currency, sum(held) AS held FROM ledger_accounts WHERE kind = 'wallet'
+			GROUP BY workspace_id, currency) s ON s.workspace_id = c.workspace_id AND s.currency = c.currency
+		WHERE (c.kind = 'clearing' AND c.balance <> COALESCE(s.held, 0)) OR (c.kind <> 'wallet' AND c.held <> 0) LIMIT 10`},
+	{"a redemption is held once, then captured or released at most once", `
+		SELECT redemption_id, count(*) FROM transactions WHERE redemption_id IS NOT NULL GROUP BY redemption_id
+		HAVING count(*) FILTER (WHERE type = 'redemption_hold') <> 1
+			OR count(*) FILTER (WHERE type IN ('redemption_capture', 'redemption_release')) > 1 LIMIT 10`},
 	{"a transaction is pending exactly when it is queued", `
 		SELECT COALESCE(t.id, q.transaction_id), 0 FROM (SELECT id, lane_account_id FROM transactions WHERE status = 'pending') t
 		FULL JOIN pending_transactions q ON q.transaction_id = t.id AND q.lane_account_id = t.lane_account_id

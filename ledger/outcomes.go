@@ -18,8 +18,15 @@ import (
 // announcement, which of the transactions its waiters wait for on those
 // lanes are now final, with one query, and wakes their waiters.
 
-// outcomeChannel is the Postgres notification channel of applied lanes.
+// outcomeChannel is the Postgres notification channel of applied lanes and
+// of objects final now. A payload is a comma-separated list: a number is a
+// lane some group applied, anything else the id of an object whose outcome
+// the notifying transaction wrote (a redemption, see RecordOutcome).
 const outcomeChannel = "orbt_outcomes"
+
+// announcedLane is the key of waiters woken by their object's own id
+// rather than by a lane (ledger account ids start at 1).
+const announcedLane = -1
 
 // outcomeWaiters are the callers waiting for transactions to become final.
 // Callers waiting on the same transaction (a client retrying with
@@ -168,7 +175,9 @@ func (l *Ledger) listenOutcomes(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// Announcements made while no one listened are lost: look once at
-	// everything waited for.
+	// every transaction waited for, and wake every waiter of an announced
+	// object to read its own.
+	l.waiters.wake(l.waiters.waitingOn([]int64{announcedLane}))
 	if err := l.wakeFinal(ctx, conn, l.waiters.waitingOn(nil)); err != nil {
 		return err
 	}
@@ -177,8 +186,12 @@ func (l *Ledger) listenOutcomes(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
-		if err := l.wakeFinal(ctx, conn, l.waiters.waitingOn(parseLanes(n.Payload))); err != nil {
-			return err
+		lanes, objects := parsePayload(n.Payload)
+		l.waiters.wake(objects)
+		if len(lanes) > 0 {
+			if err := l.wakeFinal(ctx, conn, l.waiters.waitingOn(lanes)); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -210,12 +223,41 @@ func queueAnnounce(b *pgx.Batch, lanes []int64) {
 	b.Queue(`SELECT pg_notify($1, $2)`, outcomeChannel, strings.Join(parts, ","))
 }
 
-func parseLanes(payload string) []int64 {
-	var lanes []int64
+func parsePayload(payload string) (lanes []int64, objects []string) {
 	for _, s := range strings.Split(payload, ",") {
 		if id, err := strconv.ParseInt(s, 10, 64); err == nil {
 			lanes = append(lanes, id)
+		} else if s != "" {
+			objects = append(objects, s)
 		}
 	}
-	return lanes
+	return lanes, objects
+}
+
+// AwaitAnnounced waits up to wait for the object id to be announced final
+// (RecordOutcome in a committed transaction), through the same listener
+// as AwaitFinal: final reads whether it is, once on entry and after each
+// wake-up. It returns final's last answer.
+func (l *Ledger) AwaitAnnounced(ctx context.Context, id string, wait time.Duration, final func(context.Context) (bool, error)) (bool, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		e := l.waiters.add(announcedLane, id)
+		// Read after registering: an announcement made before is seen here.
+		done, err := final(ctx)
+		if err != nil || done {
+			l.waiters.remove(announcedLane, id, e)
+			return done, err
+		}
+		select {
+		case <-e.final: // announced, or the listener reconnected: read again
+			l.waiters.remove(announcedLane, id, e)
+		case <-timer.C:
+			l.waiters.remove(announcedLane, id, e)
+			return false, nil
+		case <-ctx.Done():
+			l.waiters.remove(announcedLane, id, e)
+			return false, nil
+		}
+	}
 }

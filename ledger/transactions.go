@@ -23,6 +23,12 @@ const (
 	TypeCredit  = "credit"
 	TypeDebit   = "debit"
 	TypeFunding = "funding"
+	// The steps of a gift card redemption (package giftcard): the hold
+	// moves the amount from the wallet to the clearing account, the
+	// capture on to settlement, the release back to the wallet.
+	TypeRedemptionHold    = "redemption_hold"
+	TypeRedemptionCapture = "redemption_capture"
+	TypeRedemptionRelease = "redemption_release"
 
 	StatusPending   = "pending"
 	StatusCompleted = "completed"
@@ -51,6 +57,9 @@ type Transaction struct {
 	Metadata      map[string]string `json:"metadata"`
 	CreatedAt     time.Time         `json:"createdAt"`
 	CompletedAt   *time.Time        `json:"completedAt"`
+	// RedemptionID ties a redemption's step to it; steps have no
+	// referenceId of their own ("").
+	RedemptionID *string `json:"redemptionId,omitempty"`
 
 	workspaceID string
 	laneID      int64
@@ -125,9 +134,9 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-const transactionColumns = `t.id, t.workspace_id, t.lane_account_id, t.reference_id, t.type, t.wallet_id,
+const transactionColumns = `t.id, t.workspace_id, t.lane_account_id, COALESCE(t.reference_id, '') AS reference_id, t.type, t.wallet_id,
 	t.amount, t.currency, t.status, t.failure_reason, t.batch_id, t.description, t.metadata,
-	t.fingerprint, t.created_at, t.completed_at`
+	t.fingerprint, t.created_at, t.completed_at, t.redemption_id`
 
 func scanTransaction(row pgx.Row) (Transaction, error) {
 	var t Transaction
@@ -142,7 +151,7 @@ func collectTransaction(r pgx.CollectableRow) (Transaction, error) { return scan
 func (t *Transaction) fields() []any {
 	return []any{&t.ID, &t.workspaceID, &t.laneID, &t.ReferenceID, &t.Type, &t.WalletID,
 		&t.Amount, &t.Currency, &t.Status, &t.FailureReason, &t.BatchID, &t.Description, &t.Metadata,
-		&t.fingerprint, &t.CreatedAt, &t.CompletedAt}
+		&t.fingerprint, &t.CreatedAt, &t.CompletedAt, &t.RedemptionID}
 }
 
 // answer tells what a request means for the transaction already stored

@@ -26,15 +26,17 @@ type Wallet struct {
 	Currency   Currency  `json:"currency"`
 	CampaignID *string   `json:"campaignId"`
 	Balance    int64     `json:"balance"`
+	// Held is what open redemptions hold, already out of Balance.
+	Held       int64     `json:"held"`
 	Status     string    `json:"status"`
 	CreatedAt  time.Time `json:"createdAt"`
 }
 
-const walletColumns = `w.id, w.consumer_id, w.type, w.currency, w.campaign_id, a.balance, w.status, w.created_at`
+const walletColumns = `w.id, w.consumer_id, w.type, w.currency, w.campaign_id, a.balance, a.held, w.status, w.created_at`
 
 func scanWallet(row pgx.Row) (Wallet, error) {
 	var w Wallet
-	err := row.Scan(&w.ID, &w.ConsumerID, &w.Type, &w.Currency, &w.CampaignID, &w.Balance, &w.Status, &w.CreatedAt)
+	err := row.Scan(&w.ID, &w.ConsumerID, &w.Type, &w.Currency, &w.CampaignID, &w.Balance, &w.Held, &w.Status, &w.CreatedAt)
 	return w, err
 }
 
@@ -193,28 +195,42 @@ type StatementLine struct {
 	Amount        int64     `json:"amount"`
 	BalanceAfter  int64     `json:"balanceAfter"`
 	Description   *string   `json:"description"`
+	RedemptionID  *string   `json:"redemptionId,omitempty"`
 	CreatedAt     time.Time `json:"createdAt"`
 }
 
 // Statement lists a wallet's entries, newest first, each with the balance
-// it left; cursor is an entry id.
+// it left; cursor is an entry id. A redemption's capture moves the held
+// amount from clearing to settlement, not out of the wallet (its hold
+// did): it shows as a line of amount 0, positioned by its clearing entry,
+// so every step of a redemption is on the statement.
 func (l *Ledger) Statement(ctx context.Context, workspaceID, walletID string, cursor int64, limit int) ([]StatementLine, error) {
 	if _, err := l.Wallet(ctx, workspaceID, walletID); err != nil {
 		return nil, err
 	}
 	rows, err := l.pool.Query(ctx, `
-		SELECT e.id, t.id, t.reference_id, t.type, e.amount, e.balance_after, t.description, e.created_at
-		FROM wallets w
-		JOIN ledger_entries e ON e.account_id = w.account_id
-		JOIN transactions t ON t.id = e.transaction_id
-		WHERE w.id = $1 AND ($2 = 0 OR e.id < $2)
-		ORDER BY e.id DESC LIMIT $3`, walletID, cursor, limit)
+		WITH w AS (SELECT id, account_id FROM wallets WHERE id = $1)
+		SELECT * FROM (
+			SELECT e.id, t.id, COALESCE(t.reference_id, ''), t.type, e.amount, e.balance_after, t.description,
+				t.redemption_id, e.created_at
+			FROM w JOIN ledger_entries e ON e.account_id = w.account_id
+			JOIN transactions t ON t.id = e.transaction_id
+			WHERE $2 = 0 OR e.id < $2
+			UNION ALL
+			SELECT e.id, t.id, '', t.type, 0, COALESCE((SELECT we.balance_after FROM ledger_entries we
+					WHERE we.account_id = w.account_id AND we.id < e.id ORDER BY we.id DESC LIMIT 1), 0),
+				t.description, t.redemption_id, e.created_at
+			FROM w JOIN transactions t ON t.wallet_id = w.id AND t.type = 'redemption_capture'
+			JOIN ledger_entries e ON e.transaction_id = t.id AND e.amount < 0
+			WHERE $2 = 0 OR e.id < $2) lines
+		ORDER BY 1 DESC LIMIT $3`, walletID, cursor, limit)
 	if err != nil {
 		return nil, fmt.Errorf("statement %s: %w", walletID, err)
 	}
 	lines, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StatementLine, error) {
 		var s StatementLine
-		err := r.Scan(&s.EntryID, &s.TransactionID, &s.ReferenceID, &s.Type, &s.Amount, &s.BalanceAfter, &s.Description, &s.CreatedAt)
+		err := r.Scan(&s.EntryID, &s.TransactionID, &s.ReferenceID, &s.Type, &s.Amount, &s.BalanceAfter, &s.Description,
+			&s.RedemptionID, &s.CreatedAt)
 		return s, err
 	})
 	if err != nil {

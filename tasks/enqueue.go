@@ -126,6 +126,20 @@ func (e *Enqueuer) RelayDelivery(ctx context.Context, id string, bucket int64) e
 	return e.Enqueue(ctx, NewWebhookDeliver(id, fmt.Sprintf("relay:%s:%d", id, bucket), time.Time{}))
 }
 
+// redemptionTimeout bounds a redemption task's run; generous, since a
+// run that outlives it is retried, and the provider's key keeps that safe.
+const redemptionTimeout = 5 * time.Minute
+
+// RedemptionAccepted wakes the worker for a committed pending redemption.
+func (e *Enqueuer) RedemptionAccepted(ctx context.Context, id string) {
+	e.enqueueOrLog(ctx, NewRedemptionProcess(id, id, redemptionTimeout))
+}
+
+// RelayRedemption enqueues an open redemption again.
+func (e *Enqueuer) RelayRedemption(ctx context.Context, id string, bucket int64) error {
+	return e.Enqueue(ctx, NewRedemptionProcess(id, fmt.Sprintf("relay:%s:%d", id, bucket), redemptionTimeout))
+}
+
 func deliveryAttemptTaskID(id string, attempt int) string { return fmt.Sprintf("%s:%d", id, attempt) }
 
 // laneWakeups coalesces the enqueues of one lane (see TransactionAccepted).

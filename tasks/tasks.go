@@ -13,9 +13,12 @@ import (
 
 // Queue names. Money moves in "ledger"; webhook deliveries wait in their
 // own queue so a slow receiver never delays an application.
+// Gift card provider calls wait in theirs, so a slow provider never
+// holds up the ledger either.
 const (
-	QueueLedger   = "ledger"
-	QueueWebhooks = "webhooks"
+	QueueLedger    = "ledger"
+	QueueWebhooks  = "webhooks"
+	QueueGiftCards = "giftcards"
 )
 
 // Task options shared by every kind. A worker killed mid-task gets its task
@@ -80,6 +83,23 @@ func NewWebhookDeliver(deliveryID, taskID string, processAt time.Time) *asynq.Ta
 		opts = append(opts, asynq.ProcessAt(processAt))
 	}
 	return asynq.NewTask(TypeWebhookDeliver, mustJSON(WebhookDeliver{DeliveryID: deliveryID}), opts...)
+}
+
+// TypeRedemptionProcess takes one redemption as far as it goes: hold,
+// provider call, capture or release.
+const TypeRedemptionProcess = "redemption:process"
+
+// RedemptionProcess is the payload of TypeRedemptionProcess.
+type RedemptionProcess struct {
+	RedemptionID string `json:"redemptionId"`
+}
+
+// NewRedemptionProcess builds the task; taskID keeps the same wake-up
+// from being queued twice. timeout bounds a run: every provider call and
+// retry pause of it.
+func NewRedemptionProcess(redemptionID, taskID string, timeout time.Duration) *asynq.Task {
+	return asynq.NewTask(TypeRedemptionProcess, mustJSON(RedemptionProcess{RedemptionID: redemptionID}),
+		asynq.TaskID(taskID), asynq.Queue(QueueGiftCards), asynq.MaxRetry(applyMaxRetry), asynq.Timeout(timeout))
 }
 
 // mustJSON encodes a payload: plain structs of strings and integers, which

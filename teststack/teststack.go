@@ -9,6 +9,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"time"
 
@@ -17,6 +19,8 @@ import (
 
 	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/client"
+	"github.com/orbt/orbt/giftcard"
+	"github.com/orbt/orbt/store"
 )
 
 // AdminToken is the admin token of every test stack.
@@ -54,20 +58,38 @@ func New(pool *pgxpool.Pool, redis asynq.RedisClientOpt, o Options) (*Stack, err
 	if s.WorkerConcurrency == 0 {
 		s.WorkerConcurrency = 8
 	}
+	if s.DataKey == nil {
+		s.DataKey = store.RandomBytes(giftcard.DataKeySize)
+	}
+	if s.ProviderTimeout == 0 {
+		s.ProviderTimeout = 300 * time.Millisecond
+	}
+	if s.ProviderRetryDelay == 0 {
+		s.ProviderRetryDelay = 20 * time.Millisecond
+	}
+	// The listener comes first: consumer links carry the server's URL.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.PublicURL = "http://" + ln.Addr().String()
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	a, err := app.New(pool, redis, s, nil, log)
 	if err != nil {
+		ln.Close()
 		return nil, err
 	}
 	h, err := a.Handler()
 	if err != nil {
+		ln.Close()
 		a.Close()
 		return nil, err
 	}
-	ts := httptest.NewServer(h)
+	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: h}}
+	ts.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	a.Background(ctx)
 	done := make(chan struct{})

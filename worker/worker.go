@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/tasks"
@@ -31,6 +32,8 @@ type Options struct {
 	Enqueuer *tasks.Enqueuer
 	Ledger   *ledger.Ledger
 	Webhooks *webhook.Store
+	// GiftCards processes redemptions; nil leaves them to another worker.
+	GiftCards *giftcard.Processor
 	// WebhookRetrySchedule is the wait after each failed delivery attempt.
 	WebhookRetrySchedule []time.Duration
 	Concurrency          int
@@ -93,7 +96,7 @@ func New(opts Options) (*Worker, error) {
 	}
 	w.server = asynq.NewServer(opts.Redis, asynq.Config{
 		Concurrency: opts.Concurrency,
-		Queues:      map[string]int{tasks.QueueLedger: 6, tasks.QueueWebhooks: 3},
+		Queues:      map[string]int{tasks.QueueLedger: 6, tasks.QueueWebhooks: 3, tasks.QueueGiftCards: 2},
 		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
 			d := asynq.DefaultRetryDelayFunc(n, err, t)
 			return min(d, retryDelayMax)
@@ -112,6 +115,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux.HandleFunc(tasks.TypeTransactionApply, w.handleTransactionApply)
 	mux.HandleFunc(tasks.TypeLaneApply, w.handleLaneApply)
 	mux.HandleFunc(tasks.TypeWebhookDeliver, w.handleWebhookDeliver)
+	mux.HandleFunc(tasks.TypeRedemptionProcess, w.handleRedemptionProcess)
 	if err := w.server.Start(mux); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
@@ -321,6 +325,22 @@ func (w *Worker) handleWebhookDeliver(ctx context.Context, t *asynq.Task) error 
 	return nil
 }
 
+func (w *Worker) handleRedemptionProcess(ctx context.Context, t *asynq.Task) error {
+	var p tasks.RedemptionProcess
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("%s: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	if w.opts.GiftCards == nil {
+		return fmt.Errorf("%s: this worker has no gift card processor", t.Type())
+	}
+	deliveries, err := w.opts.GiftCards.Process(ctx, p.RedemptionID)
+	w.queue.Deliveries(ctx, deliveries)
+	if errors.Is(err, giftcard.ErrRedemptionNotFound) {
+		return fmt.Errorf("%s: %w: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	return err
+}
+
 func deliveryOutcome(r webhook.Result) string {
 	switch {
 	case r.Succeeded:
@@ -360,6 +380,9 @@ func (w *Worker) RelayOnce(ctx context.Context) error {
 	if err := w.relayLanes(ctx); err != nil {
 		return err
 	}
+	if err := w.relayRedemptions(ctx); err != nil {
+		return err
+	}
 	if w.opts.Webhooks == nil {
 		return nil
 	}
@@ -386,6 +409,24 @@ func (w *Worker) relayLanes(ctx context.Context) error {
 	for _, lane := range lanes {
 		if err := w.queue.RelayLane(ctx, lane, bucket); err != nil {
 			return fmt.Errorf("relay lane %d: %w", lane, err)
+		}
+		w.metrics.relayed.Inc()
+	}
+	return nil
+}
+
+func (w *Worker) relayRedemptions(ctx context.Context) error {
+	if w.opts.GiftCards == nil {
+		return nil
+	}
+	stale, err := w.opts.GiftCards.Stale(ctx, w.opts.RelayAfter, relayLanesMax)
+	if err != nil {
+		return err
+	}
+	bucket := time.Now().UnixNano() / int64(w.opts.RelayAfter)
+	for _, id := range stale {
+		if err := w.queue.RelayRedemption(ctx, id, bucket); err != nil {
+			return fmt.Errorf("relay redemption %s: %w", id, err)
 		}
 		w.metrics.relayed.Inc()
 	}
