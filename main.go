@@ -25,12 +25,14 @@ Usage:
   orbt dev                      migrate, then api and worker in one process
   orbt workspace create --name NAME
   orbt fund --workspace ID --currency USD --amount N --reference REF
+  orbt brands import FILE       load gift card brands (CSV with a header row, or JSON)
   orbt webhooks listen --addr :9000 --secret whsec_...
                                 a local receiver that verifies and prints each delivery
   orbt loadtest --api URL --key KEY --scenario single|hot|spread|bulk --count N --concurrency C
 
 Configuration is read from the environment: DATABASE_URL, REDIS_URL,
-ORBT_HTTP_ADDR, ORBT_ADMIN_TOKEN, ORBT_WEBHOOK_RETRY_SCHEDULE (see README).
+ORBT_HTTP_ADDR, ORBT_ADMIN_TOKEN, ORBT_DATA_KEY, ORBT_ENV, ORBT_PUBLIC_URL,
+ORBT_WEBHOOK_RETRY_SCHEDULE and more (see README).
 `
 
 func main() {
@@ -75,6 +77,8 @@ func run(args []string) error {
 		return createWorkspace(ctx, cfg, rest)
 	case "fund":
 		return fund(ctx, cfg, rest)
+	case "brands":
+		return importBrands(ctx, cfg, rest)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

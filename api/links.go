@@ -36,7 +36,7 @@ func (a *API) createLink(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	link.URL = a.opts.PublicURL + "/c/" + token
+	link.URL = a.opts.PublicURL + "/c/l/" + token
 	c.JSON(http.StatusCreated, link)
 }
 

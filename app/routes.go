@@ -2,17 +2,19 @@ package app
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/hibiken/asynqmon"
 
 	"github.com/orbt/orbt/api"
+	"github.com/orbt/orbt/consumerui"
 	"github.com/orbt/orbt/ops"
 	"github.com/orbt/orbt/server"
 )
 
 // Handler mounts every HTTP surface side by side on one server: the native
-// API (/v1, /admin/v1) and the ops pages (/healthz, /readyz, /metrics,
-// /ops/...). Each surface owns its routes.go.
+// API (/v1, /admin/v1), the consumer pages (/c/) and the ops pages
+// (/healthz, /readyz, /metrics, /ops/...). Each surface owns its routes.go.
 func (a *App) Handler() (http.Handler, error) {
 	srv, err := server.New(a.Log.With("component", "http"), a.Registry)
 	if err != nil {
@@ -26,6 +28,13 @@ func (a *App) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	native.Routes(srv)
+	pages, err := consumerui.New(consumerui.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, GiftCards: a.GiftCards,
+		Redeemed: a.Enqueuer.RedemptionAccepted, Secure: strings.HasPrefix(a.Settings.PublicURL, "https://"),
+		Logger: a.Log.With("component", "consumer")})
+	if err != nil {
+		return nil, err
+	}
+	pages.Routes(srv)
 	dashboard := asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: a.RedisOpt})
 	a.dashboard = dashboard
 	ops.Routes(srv, ops.Options{

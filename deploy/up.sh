@@ -22,10 +22,15 @@ fi
 echo "up: building bin/orbt" >&2
 go build -o bin/orbt .
 
-# Settings: the defaults of config.Config, plus an admin token kept in .orbt/env.
+# Settings: the defaults of config.Config, plus an admin token and a data
+# key (it seals gift card codes) kept in .orbt/env.
 if [ ! -f "$state/env" ]; then
   printf 'ORBT_ADMIN_TOKEN=%s\nORBT_WEBHOOK_ALLOW_PRIVATE=true\n' "adm_$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$state/env"
 fi
+if ! grep -q '^ORBT_DATA_KEY=' "$state/env"; then
+  printf 'ORBT_DATA_KEY=%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >> "$state/env"
+fi
+chmod 600 "$state/env"
 set -a
 . "$state/env"
 set +a

@@ -222,7 +222,9 @@ func (s *Store) openCard(r Redemption) (Redemption, error) {
 	return r, nil
 }
 
-func sealContext(redemptionID, field string) string { return "redemption " + redemptionID + " " + field }
+func sealContext(redemptionID, field string) string {
+	return "redemption " + redemptionID + " " + field
+}
 
 // Filter narrows a redemption list; empty fields match all.
 type Filter struct {

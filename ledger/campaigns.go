@@ -20,18 +20,18 @@ const (
 // Campaign is a named promotion with an optional budget. Credits to its
 // wallets count against the budget; debits from them give it back.
 type Campaign struct {
-	ID            string     `json:"id"`
-	Name          string     `json:"name"`
-	Currency      Currency   `json:"currency"`
-	Status        string     `json:"status"`
-	Budget        *int64     `json:"budget"`
-	Credited      int64      `json:"credited"`
-	Debited       int64      `json:"debited"`
-	Remaining     *int64     `json:"remaining"`
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	Currency  Currency `json:"currency"`
+	Status    string   `json:"status"`
+	Budget    *int64   `json:"budget"`
+	Credited  int64    `json:"credited"`
+	Debited   int64    `json:"debited"`
+	Remaining *int64   `json:"remaining"`
 	// Redeemed is what its wallets spent on gift cards (captured redemptions).
 	Redeemed int64 `json:"redeemed"`
 	// Wallets is how many wallets the campaign has.
-	Wallets int64 `json:"wallets"`
+	Wallets       int64      `json:"wallets"`
 	StartsAt      *time.Time `json:"startsAt"`
 	EndsAt        *time.Time `json:"endsAt"`
 	AllowedBrands []string   `json:"allowedBrands"`

@@ -20,16 +20,16 @@ const (
 
 // Wallet is a consumer's balance in one currency, standard or tied to a campaign.
 type Wallet struct {
-	ID         string    `json:"id"`
-	ConsumerID string    `json:"consumerId"`
-	Type       string    `json:"type"`
-	Currency   Currency  `json:"currency"`
-	CampaignID *string   `json:"campaignId"`
-	Balance    int64     `json:"balance"`
+	ID         string   `json:"id"`
+	ConsumerID string   `json:"consumerId"`
+	Type       string   `json:"type"`
+	Currency   Currency `json:"currency"`
+	CampaignID *string  `json:"campaignId"`
+	Balance    int64    `json:"balance"`
 	// Held is what open redemptions hold, already out of Balance.
-	Held       int64     `json:"held"`
-	Status     string    `json:"status"`
-	CreatedAt  time.Time `json:"createdAt"`
+	Held      int64     `json:"held"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 const walletColumns = `w.id, w.consumer_id, w.type, w.currency, w.campaign_id, a.balance, a.held, w.status, w.created_at`

@@ -107,6 +107,11 @@ func New(log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// ClientIP is the connection's address: X-Forwarded-For is a header
+	// anyone can set, trusted from no proxy until one is configured.
+	if err := r.SetTrustedProxies(nil); err != nil {
+		return nil, err
+	}
 	r.ContextWithFallback = true
 	r.Use(requestID, s.observe, gin.CustomRecovery(s.recoverProblem), s.deadline)
 	r.NoRoute(func(c *gin.Context) { Abort(c, httperr.New(http.StatusNotFound, "not_found", "No such route.")) })
@@ -185,7 +190,8 @@ func (s *Server) deadline(c *gin.Context) {
 
 // recoverProblem turns a panic into a logged 500 problem.
 func (s *Server) recoverProblem(c *gin.Context, rec any) {
-	s.log.Error("panic", "recovered", rec, "path", c.Request.URL.Path)
+	// The route, never the path: a path may carry a consumer link's token.
+	s.log.Error("panic", "recovered", rec, "route", c.FullPath())
 	Abort(c, httperr.New(http.StatusInternalServerError, "internal_error", "Something went wrong on our side."))
 }
 

@@ -1,0 +1,21 @@
+package consumerui
+
+import (
+	"time"
+
+	"github.com/orbt/orbt/server"
+)
+
+// Routes mounts the consumer pages under /c/.
+func (u *UI) Routes(s *server.Server) {
+	c := s.Engine.Group("/c", securityHeaders, u.rateLimit)
+	c.GET("/assets/style.css", u.style)
+	c.GET("/l/:token", u.open)
+
+	in := c.Group("", u.requireSession)
+	in.GET("/", u.home)
+	in.POST("/redeem", u.redeem)
+	in.GET("/redemptions/:id", u.redemption)
+	in.POST("/signout", u.signOut)
+	s.RouteTimeout("GET", "/c/redemptions/:id", redemptionWait+10*time.Second)
+}

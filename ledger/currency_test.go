@@ -1,0 +1,30 @@
+package ledger
+
+import "testing"
+
+func TestMajorUnitsAreExact(t *testing.T) {
+	for _, tc := range []struct {
+		cur  Currency
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"USD", "25", 2500, true}, {"USD", "25.5", 2550, true}, {"USD", "0.01", 1, true}, {"USD", " 19.99 ", 1999, true},
+		{"USD", "1.005", 0, false}, {"USD", "1.", 0, false}, {"USD", ".5", 0, false}, {"USD", "-1", 0, false},
+		{"USD", "1e3", 0, false}, {"USD", "", 0, false}, {"USD", "1,5", 0, false}, {"USD", "9999999999999999", 0, false},
+		{"JPY", "1000", 1000, true}, {"JPY", "1000.5", 0, false}, {"KWD", "1.234", 1234, true},
+	} {
+		got, err := tc.cur.ParseMajor(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%s ParseMajor(%q) = %d, %v; want %d, ok %v", tc.cur, tc.in, got, err, tc.want, tc.ok)
+		}
+		if tc.ok {
+			if back, _ := tc.cur.ParseMajor(tc.cur.FormatMajor(got)); back != got {
+				t.Errorf("%s FormatMajor(%d) = %q does not read back", tc.cur, got, tc.cur.FormatMajor(got))
+			}
+		}
+	}
+	if s := Currency("USD").FormatMajor(5); s != "0.05" {
+		t.Errorf("FormatMajor(5) = %q", s)
+	}
+}
