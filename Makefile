@@ -4,8 +4,9 @@ GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
 # Redis database indexes are handed out one per test package (see each
-# package's TestMain): api 1 (and 11-13 for queues no worker reads), worker 2,
-# e2e 3, loadtest 4; make bench uses 15.
+# package's TestMain): api 1 (and 11-14 for stacks of its own), worker 2,
+# e2e 3, loadtest 4, consumerui 5, the kill -9 test in main 6; make bench
+# uses 15.
 
 .PHONY: help
 help: ## list the targets
@@ -24,8 +25,10 @@ services: ## start (or install) Postgres and Redis on localhost
 	deploy/services.sh
 
 .PHONY: test
-test: services ## run every test with -race against real Postgres and Redis
-	$(GO) test -race -count=1 -timeout 15m ./...
+test: ## run every test with -race against real Postgres, Redis and Chromium; screenshots land in test-output/
+	deploy/services.sh --with-test-tools
+	@mkdir -p test-output
+	$(GO) test -race -count=1 -timeout 15m -artifacts -outputdir $(CURDIR)/test-output ./...
 
 .PHONY: bench
 bench: ## measure: orbt loadtest scenarios, ledger benchmarks and pgbench, as one table

@@ -2,6 +2,7 @@
 # Makes sure PostgreSQL and Redis answer on localhost, as Orbt and its tests
 # need: starts them when installed but stopped; installs them with apt-get
 # when absent and running as root; otherwise says exactly what to install.
+# With --with-test-tools (make test) it also installs Chromium.
 set -euo pipefail
 
 PG_PORT=5432
@@ -90,6 +91,24 @@ ensure_redis() {
   wait_port "$REDIS_PORT" Redis
 }
 
+# The browser tests drive Debian's Chromium (--with-test-tools, as make
+# test runs this script). Installed as root; otherwise the tests say so.
+ensure_chromium() {
+  if [ -n "${CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" != 0 ]; then
+    log "Chromium is not installed: the consumer pages' browser test will say so and skip. Install it with:"
+    log "  sudo apt-get update && sudo apt-get install -y chromium"
+    return 0
+  fi
+  log "installing chromium with apt-get (for the browser tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+}
+
+if [ "${1:-}" = "--with-test-tools" ]; then
+  ensure_chromium
+fi
 if [ -z "${DATABASE_URL:-}" ]; then
   ensure_postgres
   ensure_postgres_login
