@@ -3,8 +3,11 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/orbt/orbt/giftcard"
 )
 
 // Every malformed request gets a 4xx problem naming the field, and changes
@@ -160,4 +163,117 @@ func fuzzPartner(t *testing.T, base string) *fuzzTarget {
 		fuzzState = &fuzzTarget{key: p.key, walletID: p.wallet()}
 	}
 	return fuzzState
+}
+
+// The gift card and consumer link routes validate the same way: a 4xx
+// problem naming the field; nothing stored, held or moved.
+func TestMalformedRedemptionsAndLinksAre4xxAndMoveNothing(t *testing.T) {
+	s := getStack(t)
+	p := newPartner(t, s.URL, 10_000)
+	p.enableBrands(sandboxBrands...)
+	w := p.wallet()
+	p.credit(w, 5_000)
+	c := expect(t, p.call("GET", "/v1/wallets/"+w, nil), 200).str("consumerId")
+	other := newPartner(t, s.URL, 0)
+	foreign := other.wallet()
+	red := func(ref, rest string) string {
+		return `{"referenceId":"` + ref + `","walletId":"` + w + `"` + rest + `}`
+	}
+	long := strings.Repeat("x", 256)
+	cases := []struct {
+		method, path, key, body string
+		status                  int
+		field                   string
+	}{
+		{"POST", "/v1/redemptions", "", `{"referenceId":`, 400, ""},
+		{"POST", "/v1/redemptions", "", red("r1", `,"brandId":"sandbox-coffee"`), 400, "amount"},
+		{"POST", "/v1/redemptions", "", red("r2", `,"brandId":"sandbox-coffee","amount":"10.00"`), 400, "amount"},
+		{"POST", "/v1/redemptions", "", red("r3", `,"brandId":"sandbox-coffee","amount":-500`), 400, "amount"},
+		{"POST", "/v1/redemptions", "", red("r4", `,"brandId":"sandbox-coffee","amount":12.5`), 400, "amount"},
+		{"POST", "/v1/redemptions", "", red("r5", `,"amount":500`), 400, "brandId"},
+		{"POST", "/v1/redemptions", "", red("r6", `,"brandId":"`+long+`","amount":500`), 400, "brandId"},
+		{"POST", "/v1/redemptions", "", red("r7", `,"brandId":"sandbox-coffee","amount":500,"status":"completed"`), 400, "status"},
+		{"POST", "/v1/redemptions", "", red("r8", `,"brandId":"sandbox-coffee","amount":500,"code":"FREE"`), 400, "code"},
+		{"POST", "/v1/redemptions", "", red("a b", `,"brandId":"sandbox-coffee","amount":500`), 400, "referenceId"},
+		{"POST", "/v1/redemptions", "", `{"referenceId":"r9","brandId":"sandbox-coffee","amount":500}`, 400, "walletId"},
+		{"POST", "/v1/redemptions", "", `{"referenceId":"r10","walletId":"wal_nope","brandId":"sandbox-coffee","amount":500}`, 404, "walletId"},
+		{"POST", "/v1/redemptions", "", `{"referenceId":"r11","walletId":"` + foreign + `","brandId":"sandbox-coffee","amount":500}`, 404, "walletId"},
+		{"GET", "/v1/redemptions?status=lost", "", ``, 400, "status"},
+		{"GET", "/v1/redemptions?walletId=a%20b", "", ``, 400, "walletId"},
+		{"GET", "/v1/redemptions?cursor=bm9wZQ", "", ``, 400, "cursor"},
+		{"GET", "/v1/redemptions/red_nope", "", ``, 404, ""},
+		{"POST", "/v1/consumers/" + c + "/links", "", `{"expiresInSeconds":0}`, 400, "expiresInSeconds"},
+		{"POST", "/v1/consumers/" + c + "/links", "", `{"expiresInSeconds":2592001}`, 400, "expiresInSeconds"},
+		{"POST", "/v1/consumers/" + c + "/links", "", `{"expiresInSeconds":"1h"}`, 400, "expiresInSeconds"},
+		{"POST", "/v1/consumers/" + c + "/links", "", `{"consumerId":"csm_other"}`, 400, "consumerId"},
+		{"POST", "/v1/consumers/csm_nope/links", "", `{}`, 404, ""},
+		{"DELETE", "/v1/consumers/" + c + "/links/lnk_nope", "", ``, 404, ""},
+		{"PUT", "/admin/v1/workspaces/" + p.id + "/brands", adminToken, `{}`, 400, "brandIds"},
+		{"PUT", "/admin/v1/workspaces/" + p.id + "/brands", adminToken, `{"brandIds":"sandbox-coffee"}`, 400, "brandIds"},
+		{"PUT", "/admin/v1/workspaces/" + p.id + "/brands", adminToken, `{"brandIds":["sandbox-coffee","no-such"]}`, 422, "brandIds[1]"},
+		{"PUT", "/admin/v1/workspaces/" + p.id + "/brands", adminToken, `{"brandIds":["a b"]}`, 400, "brandIds[0]"},
+		{"PUT", "/admin/v1/workspaces/ws_nope/brands", adminToken, `{"brandIds":[]}`, 404, ""},
+		{"PUT", "/admin/v1/workspaces/" + p.id + "/brands", p.key, `{"brandIds":[]}`, 401, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.method+" "+tc.path+" "+tc.body, func(t *testing.T) {
+			key := tc.key
+			if key == "" {
+				key = p.key
+			}
+			r := call(t, s.URL, tc.method, tc.path, key, tc.body)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.raw)
+			}
+			if tc.field != "" && !strings.Contains(r.raw, `"field":"`+tc.field+`"`) {
+				t.Errorf("problem does not name field %q: %s", tc.field, r.raw)
+			}
+		})
+	}
+	if list := expect(t, p.call("GET", "/v1/redemptions", nil), 200); len(list.body["data"].([]any)) != 0 {
+		t.Errorf("redemptions stored after bad requests: %s", list.raw)
+	}
+	if wr := p.wallet2(w); wr.num("balance") != 5_000 || wr.num("held") != 0 {
+		t.Errorf("wallet after bad requests: %s", wr.raw)
+	}
+	if got := len(expect(t, p.call("GET", "/v1/brands", nil), 200).body["data"].([]any)); got != len(sandboxBrands) {
+		t.Errorf("%d brands enabled after refused changes, want %d", got, len(sandboxBrands))
+	}
+	assertGiftCardInvariants(t, s)
+}
+
+// A read key may look but not redeem or open links; links are shown once
+// and revoked by the partner.
+func TestRedemptionAndLinkScopes(t *testing.T) {
+	s := getStack(t)
+	p := newPartner(t, s.URL, 10_000)
+	p.enableBrands(giftcard.BrandSandboxCoffee)
+	w := p.wallet()
+	c := expect(t, p.call("GET", "/v1/wallets/"+w, nil), 200).str("consumerId")
+	read := expect(t, p.call("POST", "/v1/api-keys", map[string]any{"name": "ro", "scope": "read"}), 201).str("key")
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/v1/redemptions", `{"referenceId":"x","walletId":"` + w + `","brandId":"sandbox-coffee","amount":500}`},
+		{"POST", "/v1/consumers/" + c + "/links", `{}`},
+	} {
+		if r := call(t, s.URL, tc.method, tc.path, read, tc.body); r.status != 403 || r.str("code") != "insufficient_scope" {
+			t.Errorf("%s %s with a read key: %s", tc.method, tc.path, r.raw)
+		}
+	}
+	expect(t, call(t, s.URL, "GET", "/v1/brands", read, nil), 200)
+	link := expect(t, p.call("POST", "/v1/consumers/"+c+"/links", map[string]any{"expiresInSeconds": 3600}), 201)
+	if !strings.HasPrefix(link.str("url"), s.URL+"/c/l/") || link.str("expiresAt") == "" {
+		t.Fatalf("link: %s", link.raw)
+	}
+	revoked := expect(t, p.call("DELETE", "/v1/consumers/"+c+"/links/"+link.str("id"), nil), 200)
+	if revoked.str("revokedAt") == "" || revoked.str("url") != "" {
+		t.Fatalf("revoked link: %s", revoked.raw)
+	}
+	res, err := http.Get(link.str("url"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 404 {
+		t.Fatalf("revoked link opens with %d", res.StatusCode)
+	}
 }

@@ -38,6 +38,8 @@ func TestEveryListPagesCompletelyAndRefusesForeignCursors(t *testing.T) {
 		endpoint = e.str("id")
 		txn := expect(t, p.transact(fmt.Sprint("page-", i), "credit", wallet, 10), 202)
 		p.await(txn.str("id"))
+		expect(t, p.call("POST", "/v1/redemptions", map[string]any{"referenceId": fmt.Sprint("page-red-", i), "walletId": wallet,
+			"brandId": "not-enabled", "amount": 1}), 202)
 		batch = expect(t, p.call("POST", "/v1/batches", map[string]any{"referenceId": fmt.Sprint("page-batch-", i),
 			"items": []map[string]any{{"referenceId": fmt.Sprint("page-item-", i), "walletId": wallet, "type": "credit", "amount": 1, "currency": "USD"}}}), 202).str("id")
 		pause()
@@ -54,7 +56,7 @@ func TestEveryListPagesCompletelyAndRefusesForeignCursors(t *testing.T) {
 		"/v1/api-keys": n, "/v1/consumers": n, "/v1/campaigns": n, "/v1/transactions": n, "/v1/batches": n,
 		"/v1/events": n, "/v1/webhook-endpoints": n, "/v1/webhook-endpoints/" + endpoint + "/deliveries": n,
 		"/v1/consumers/" + consumer + "/wallets": 5, "/v1/wallets/" + wallet + "/transactions": n,
-		"/v1/batches/" + batch + "/transactions": 1,
+		"/v1/batches/" + batch + "/transactions": 1, "/v1/redemptions": n,
 	}
 	var cursors []string
 	for path, least := range lists {

@@ -150,7 +150,8 @@ func (s *Store) ImportBrands(ctx context.Context, brands []Brand) error {
 		denoms[i] = "{" + strings.Join(parts, ",") + "}"
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO brands (id, name, currency, min_amount, max_amount, denominations, provider)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[])
+		SELECT u.id, u.name, u.currency, u.min, u.max, u.denoms::bigint[], u.provider
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[])
 			AS u(id, name, currency, min, max, denoms, provider)
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, currency = EXCLUDED.currency,
 			min_amount = EXCLUDED.min_amount, max_amount = EXCLUDED.max_amount,
@@ -325,30 +326,49 @@ func parseCatalogJSON(data []byte, providers []string) ([]Brand, error) {
 		line, col := lineColumn(data, offset)
 		return &RowError{Line: line, Column: col, Field: field, Message: msg}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if _, err := dec.Token(); err != nil { // [
-		return nil, at(dec.InputOffset(), "", "not a JSON array: "+err.Error())
+	// The whole file first: syntax errors carry offsets into it.
+	var items []json.RawMessage
+	if err := json.Unmarshal(data, &items); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, at(se.Offset-1, "", err.Error()) // the offending byte is the last one read
+		}
+		return nil, at(0, "", "want a JSON array of brands")
 	}
+	// Then each brand strictly, from where it starts in the file.
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.Token() // [
 	seen := make(map[string]int)
-	var brands []Brand
-	for dec.More() {
+	brands := make([]Brand, 0, len(items))
+	for range items {
 		start := dec.InputOffset()
-		// The object starts at the first non-space after the previous one.
 		for start < int64(len(data)) && strings.ContainsRune(" \t\r\n,", rune(data[start])) {
 			start++
 		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, at(start, "", err.Error())
+		}
+		one := json.NewDecoder(bytes.NewReader(raw))
+		one.DisallowUnknownFields()
 		var cb catalogBrand
-		if err := dec.Decode(&cb); err != nil {
+		if err := one.Decode(&cb); err != nil {
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) {
-				return nil, at(te.Offset, te.Field, "must be a "+te.Type.String())
+				// Point at the value: after the field's name and its colon.
+				offset := te.Offset
+				if i := bytes.Index(raw, []byte(`"`+te.Field+`"`)); i >= 0 {
+					offset = skipSpace(raw, int64(i+len(te.Field)+2))
+				}
+				return nil, at(start+offset, te.Field, "must be a "+jsonTypeName(te.Type.Kind().String()))
 			}
-			var se *json.SyntaxError
-			if errors.As(err, &se) {
-				return nil, at(se.Offset, "", err.Error())
+			if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+				// The decoder does not say where; the field's name in this object does.
+				if i := bytes.Index(raw, []byte(name)); i >= 0 {
+					return nil, at(start+int64(i), "", "unknown field "+name)
+				}
 			}
-			return nil, at(dec.InputOffset(), "", err.Error())
+			return nil, at(start, "", err.Error())
 		}
 		b := Brand{ID: cb.ID, Name: cb.Name, Currency: ledger.Currency(cb.Currency), MinAmount: cb.MinAmount,
 			MaxAmount: cb.MaxAmount, Denominations: cb.Denominations, Provider: cb.Provider}
@@ -362,13 +382,26 @@ func parseCatalogJSON(data []byte, providers []string) ([]Brand, error) {
 		seen[b.ID] = line
 		brands = append(brands, b)
 	}
-	if _, err := dec.Token(); err != nil { // ]
-		return nil, at(dec.InputOffset(), "", "unterminated array: "+err.Error())
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, at(dec.InputOffset(), "", "data after the array")
-	}
 	return brands, nil
+}
+
+// skipSpace moves an offset past spaces and a colon, onto a value.
+func skipSpace(data []byte, offset int64) int64 {
+	for offset < int64(len(data)) && strings.ContainsRune(" \t\r\n:", rune(data[offset])) {
+		offset++
+	}
+	return offset
+}
+
+// jsonTypeName names a Go kind as a JSON type.
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "int64":
+		return "whole number"
+	case "slice":
+		return "list of whole numbers"
+	}
+	return kind
 }
 
 // lineColumn turns a byte offset into a 1-based line and column.
