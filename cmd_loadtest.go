@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/loadtest"
 )
@@ -19,7 +21,7 @@ func runLoadtest(ctx context.Context, args []string) error {
 	fs.StringVar(&o.API, "api", "http://127.0.0.1:8080", "base URL of a running orbt api")
 	fs.StringVar(&o.Key, "key", "", "write API key of a funded workspace (or give --admin-token)")
 	fs.StringVar(&o.AdminToken, "admin-token", os.Getenv("ORBT_ADMIN_TOKEN"), "admin token: the run creates and funds its own workspaces")
-	fs.StringVar(&o.Scenario, "scenario", loadtest.ScenarioSingle, "single, hot, spread or bulk")
+	fs.StringVar(&o.Scenario, "scenario", loadtest.ScenarioSingle, "single, hot, spread, bulk or redeem")
 	fs.IntVar(&o.Count, "count", 10_000, "transactions (or batch items) to submit")
 	fs.IntVar(&o.Concurrency, "concurrency", 64, "requests in flight at once")
 	fs.IntVar(&o.Rate, "rate", 0, "pace submissions at this many per second (0: as fast as concurrency allows)")
@@ -44,7 +46,10 @@ func runLoadtest(ctx context.Context, args []string) error {
 			return fmt.Errorf("--database-url: %w", err)
 		}
 		defer pool.Close()
-		o.CheckLedger = ledger.New(pool, nil).CheckInvariants
+		l := ledger.New(pool, nil)
+		o.CheckLedger = func(ctx context.Context) error {
+			return errors.Join(l.CheckInvariants(ctx), giftcard.NewStore(pool, l, nil).CheckInvariants(ctx))
+		}
 	}
 	o.Log = os.Stderr
 	report, err := loadtest.Run(ctx, o)

@@ -29,6 +29,7 @@ const (
 	ScenarioHot    = "hot"    // single credits from one partner balance into many wallets
 	ScenarioSpread = "spread" // the same spread over many partners
 	ScenarioBulk   = "bulk"   // bulk payouts of BatchSize items
+	ScenarioRedeem = "redeem" // gift card redemptions through the sandbox provider
 )
 
 // Options describe one run.
@@ -119,13 +120,19 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	switch o.Scenario {
 	case ScenarioBulk:
 		err = c.bulk(ctx, o, run, partners, &r)
+	case ScenarioRedeem:
+		err = c.redeem(ctx, o, run, partners, &r)
 	default:
 		err = c.singles(ctx, o, run, partners, &r)
 	}
 	if err != nil {
 		return r, err
 	}
-	if err := c.verify(ctx, run, partners, &r); err != nil {
+	verify := c.verify
+	if o.Scenario == ScenarioRedeem {
+		verify = c.verifyRedemptions
+	}
+	if err := verify(ctx, run, partners, &r); err != nil {
 		return r, fmt.Errorf("verify: %w", err)
 	}
 	if o.CheckLedger != nil {
@@ -139,14 +146,14 @@ func Run(ctx context.Context, o Options) (Report, error) {
 
 func (o *Options) defaults() error {
 	switch o.Scenario {
-	case ScenarioSingle, ScenarioHot, ScenarioBulk:
+	case ScenarioSingle, ScenarioHot, ScenarioBulk, ScenarioRedeem:
 		o.Partners = 1
 	case ScenarioSpread:
 		if o.Partners <= 0 {
 			o.Partners = 20
 		}
 	default:
-		return fmt.Errorf("unknown scenario %q: want single, hot, spread or bulk", o.Scenario)
+		return fmt.Errorf("unknown scenario %q: want single, hot, spread, bulk or redeem", o.Scenario)
 	}
 	if o.API == "" {
 		return errors.New("--api is required")
@@ -181,6 +188,7 @@ func (o *Options) defaults() error {
 
 // partner is one workspace and the wallets the run pays into.
 type partner struct {
+	id      string // known when the run created the workspace
 	key     string
 	wallets []string
 	// opening is each wallet's balance before the measured run.
@@ -221,6 +229,9 @@ func (c *runner) send(ctx context.Context, method, path, key string, body any, w
 // with one setup batch each: consumers and wallets made by the bulk API.
 func (c *runner) setup(ctx context.Context, o Options, run string) ([]*partner, error) {
 	need := int64(o.Count/o.Partners+1)*itemAmountMax + int64(o.Wallets)
+	if o.Scenario == ScenarioRedeem {
+		need = int64(o.Wallets)*redemptionsPerWallet(o)*redeemAmount + int64(o.Wallets)
+	}
 	partners := make([]*partner, o.Partners)
 	for i := range partners {
 		p := &partner{key: o.Key}
@@ -230,7 +241,7 @@ func (c *runner) setup(ctx context.Context, o Options, run string) ([]*partner, 
 				map[string]any{"name": fmt.Sprintf("%s-%d", run, i)}, &created); err != nil {
 				return nil, fmt.Errorf("create workspace: %w", err)
 			}
-			p.key = created.APIKey
+			p.id, p.key = created.ID, created.APIKey
 			var funding txn
 			if _, err := c.do(ctx, "POST", "/admin/v1/workspaces/"+created.ID+"/fundings", o.AdminToken,
 				map[string]any{"referenceId": run + "-funding", "currency": "USD", "amount": need}, &funding); err != nil {
@@ -420,7 +431,7 @@ func (c *runner) singles(ctx context.Context, o Options, run string, partners []
 	reqs := c.plan(o, run, partners)
 	fmt.Fprintf(o.Log, "submitting %d credits, concurrency %d\n", len(reqs), o.Concurrency)
 	start := time.Now()
-	lat, errs, err := c.fire(ctx, o, reqs, func(h http.Header) error { return nil })
+	lat, errs, err := c.fire(ctx, o, "/v1/transactions", reqs, func(h http.Header) error { return nil })
 	if err != nil {
 		return err
 	}
@@ -441,7 +452,7 @@ func (c *runner) singles(ctx context.Context, o Options, run string, partners []
 		// Replays: the same requests again must answer the originals.
 		replays := reqs[:min(len(reqs), 20_000)]
 		start := time.Now()
-		lat, errs, err := c.fire(ctx, o, replays, func(h http.Header) error {
+		lat, errs, err := c.fire(ctx, o, "/v1/transactions", replays, func(h http.Header) error {
 			if h.Get("Idempotent-Replayed") != "true" {
 				return errors.New("a replay was not answered as one")
 			}
@@ -459,9 +470,9 @@ func (c *runner) singles(ctx context.Context, o Options, run string, partners []
 	return nil
 }
 
-// fire sends the requests from o.Concurrency goroutines, paced at o.Rate
-// when set, and returns each 202's latency and the number of failures.
-func (c *runner) fire(ctx context.Context, o Options, reqs []request, check func(http.Header) error) ([]time.Duration, int, error) {
+// fire posts the requests to path from o.Concurrency goroutines, paced at
+// o.Rate when set, and returns each 202's latency and the number of failures.
+func (c *runner) fire(ctx context.Context, o Options, path string, reqs []request, check func(http.Header) error) ([]time.Duration, int, error) {
 	var (
 		next     atomic.Int64
 		failures atomic.Int64
@@ -482,7 +493,7 @@ func (c *runner) fire(ctx context.Context, o Options, reqs []request, check func
 					time.Sleep(time.Until(due))
 				}
 				t0 := time.Now()
-				h, err := c.send(ctx, "POST", "/v1/transactions", reqs[i].partner.key, reqs[i].raw, http.StatusAccepted, nil)
+				h, err := c.send(ctx, "POST", path, reqs[i].partner.key, reqs[i].raw, http.StatusAccepted, nil)
 				lat[i] = time.Since(t0)
 				if err == nil {
 					err = check(h)
@@ -641,7 +652,8 @@ func (c *runner) verify(ctx context.Context, run string, partners []*partner, r 
 	return nil
 }
 
-// checkWallets reads every wallet's balance, 32 at a time.
+// checkWallets reads every wallet's balance, 32 at a time: each must be
+// what the run expects, with nothing held.
 func (c *runner) checkWallets(ctx context.Context, p *partner, want map[string]int64) error {
 	ids := make(chan string)
 	errc := make(chan error, 1)
@@ -651,10 +663,11 @@ func (c *runner) checkWallets(ctx context.Context, p *partner, want map[string]i
 			for id := range ids {
 				var w struct {
 					Balance int64 `json:"balance"`
+					Held    int64 `json:"held"`
 				}
 				_, err := c.do(ctx, "GET", "/v1/wallets/"+id, p.key, nil, &w)
-				if err == nil && w.Balance != want[id] {
-					err = fmt.Errorf("wallet %s balance %d, completed transactions say %d", id, w.Balance, want[id])
+				if err == nil && (w.Balance != want[id] || w.Held != 0) {
+					err = fmt.Errorf("wallet %s balance %d (held %d), completed work says %d and nothing held", id, w.Balance, w.Held, want[id])
 				}
 				if err != nil {
 					select {
@@ -701,11 +714,22 @@ func (r Report) Row(w io.Writer) {
 		accepted, acceptP99, r.AppliedPS, final, ms(r.AcceptToFinal.P50), ms(r.AcceptToFinal.P99), replays, bulk)
 }
 
+// unit names what the scenario submits.
+func (r Report) unit() string {
+	switch r.Scenario {
+	case ScenarioBulk:
+		return "batch items"
+	case ScenarioRedeem:
+		return "redemptions"
+	}
+	return "credits"
+}
+
 // Print writes the report as an aligned table.
 func (r Report) Print(w io.Writer) {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 	fmt.Fprintf(w, "scenario        %s: %d %s, %d partner(s), %d wallets each, concurrency %d", r.Scenario, r.Count,
-		map[bool]string{true: "batch items", false: "credits"}[r.Scenario == ScenarioBulk], r.Partners, r.Wallets, r.Concurrency)
+		r.unit(), r.Partners, r.Wallets, r.Concurrency)
 	if r.Rate > 0 {
 		fmt.Fprintf(w, ", paced at %d/s", r.Rate)
 	}

@@ -2,11 +2,13 @@ package loadtest_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/loadtest"
 	"github.com/orbt/orbt/testenv"
@@ -36,12 +38,16 @@ func stack(t *testing.T) string {
 // passes.
 func TestScenariosRunAndVerify(t *testing.T) {
 	base := stack(t)
-	check := ledger.New(db.Pool, nil).CheckInvariants
+	l := ledger.New(db.Pool, nil)
+	check := func(ctx context.Context) error {
+		return errors.Join(l.CheckInvariants(ctx), giftcard.NewStore(db.Pool, l, nil).CheckInvariants(ctx))
+	}
 	for _, o := range []loadtest.Options{
 		{Scenario: loadtest.ScenarioSingle, Count: 300, Concurrency: 16},
 		{Scenario: loadtest.ScenarioHot, Count: 300, Concurrency: 16, Rate: 1000},
 		{Scenario: loadtest.ScenarioSpread, Count: 300, Concurrency: 16, Partners: 3},
 		{Scenario: loadtest.ScenarioBulk, Count: 500, BatchSize: 200},
+		{Scenario: loadtest.ScenarioRedeem, Count: 200, Concurrency: 16, Wallets: 50},
 	} {
 		t.Run(o.Scenario, func(t *testing.T) {
 			o.API, o.AdminToken, o.CheckLedger, o.Timeout = base, teststack.AdminToken, check, time.Minute
