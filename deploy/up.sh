@@ -73,13 +73,34 @@ fi
 workspace=$(sed -n 's/.*"id": "\(.*\)".*/\1/p' "$state/demo.json")
 bin/orbt fund --workspace "$workspace" --currency USD --amount 100000000 --reference demo-funding-1 >/dev/null
 
+# Gift cards: the four sandbox brands enabled for the demo workspace, and a
+# demo consumer (created once) with $50.00 in a standard USD wallet and a
+# fresh link to the consumer pages.
+json_id() { grep -o "\"id\":\"$1_[^\"]*\"" | head -n 1 | cut -d'"' -f4; }
+curl -fsS -o /dev/null -X PUT -H "Authorization: Bearer $ORBT_ADMIN_TOKEN" \
+  -d '{"brandIds":["sandbox-coffee","sandbox-books","sandbox-declines","sandbox-slow"]}' "$base/admin/v1/workspaces/$workspace/brands"
+auth="Authorization: Bearer $key"
+consumer=$(curl -fsS -H "$auth" "$base/v1/consumers?externalId=demo-consumer" | json_id csm)
+if [ -z "$consumer" ]; then
+  consumer=$(curl -fsS -H "$auth" -d '{"externalId":"demo-consumer","name":"Demo Consumer"}' "$base/v1/consumers" | json_id csm)
+fi
+wallet=$(curl -fsS -H "$auth" "$base/v1/consumers/$consumer/wallets" | json_id wal)
+if [ -z "$wallet" ]; then
+  wallet=$(curl -fsS -H "$auth" -d '{"currency":"USD","type":"standard"}' "$base/v1/consumers/$consumer/wallets" | json_id wal)
+fi
+curl -fsS -o /dev/null -H "$auth" -H 'Prefer: wait=5' \
+  -d "{\"referenceId\":\"demo-consumer-credit-1\",\"type\":\"credit\",\"walletId\":\"$wallet\",\"amount\":5000,\"currency\":\"USD\"}" "$base/v1/transactions"
+link=$(curl -fsS -H "$auth" -d '{}' "$base/v1/consumers/$consumer/links" | grep -o '"url":"[^"]*"' | cut -d'"' -f4)
+
 cat <<MSG
 
 Orbt is running (orbt dev, pid $(cat "$state/dev.pid"), log $state/dev.log).
 
   API            $base
   Demo API key   $key
-  Workspace      $workspace   (funded with 100000000 USD minor units)
+  Workspace      $workspace   (funded with 100000000 USD minor units; sandbox gift card brands enabled)
+  Consumer page  $link
+                 (the demo consumer's link, valid 24 h: open it to redeem their \$50.00)
   Admin token    $ORBT_ADMIN_TOKEN
   Queues         $base/ops/queues   (user: admin, password: the admin token)
   Metrics        $base/metrics

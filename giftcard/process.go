@@ -113,6 +113,7 @@ func (p *Processor) Process(ctx context.Context, id string) ([]string, error) {
 func (p *Processor) hold(ctx context.Context, id string) (Redemption, []string, error) {
 	var deliveries []string
 	var out Redemption
+	failedHere := false
 	err := p.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := p.store.redemption(ctx, tx, "", id, true)
 		if err != nil || r.Status != StatusPending {
@@ -132,6 +133,7 @@ func (p *Processor) hold(ctx context.Context, id string) (Redemption, []string, 
 		}
 		if reason != "" {
 			out, deliveries, err = p.finish(ctx, tx, r, reason, nil)
+			failedHere = err == nil
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE redemptions SET status = 'processing', updated_at = now() WHERE id = $1`, r.ID); err != nil {
@@ -141,6 +143,9 @@ func (p *Processor) hold(ctx context.Context, id string) (Redemption, []string, 
 		out = r
 		return nil
 	})
+	if err == nil && failedHere {
+		p.count(out)
+	}
 	return out, deliveries, err
 }
 
@@ -167,10 +172,10 @@ func (p *Processor) check(ctx context.Context, tx pgx.Tx, r Redemption) (string,
 }
 
 // buy asks the provider for the card of a held redemption, retrying with
-// the same idempotency key, and settles: capture on a card, release on a
-// decline or once the attempts are spent. A call that fails while
-// attempts remain after this run's share returns the error (the task is
-// retried, the relay finds it otherwise).
+// the same idempotency key after a pause that doubles, and settles:
+// capture on a card, release on a decline or once the attempts (counted in
+// the redemption's row, so across restarts) are spent. Should the run end
+// first (the worker stops), the task is retried, or the relay finds it.
 func (p *Processor) buy(ctx context.Context, r Redemption) ([]string, error) {
 	brand, provider, err := p.providerOf(ctx, r.BrandID)
 	if err != nil {
@@ -252,6 +257,7 @@ func (p *Processor) call(ctx context.Context, brand Brand, provider Provider, r 
 // reason.
 func (p *Processor) settle(ctx context.Context, id, reason string, card *Card) ([]string, error) {
 	var deliveries []string
+	var out Redemption // stays zero (not final) unless settled here
 	err := p.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := p.store.redemption(ctx, tx, "", id, true)
 		if err != nil || r.Status != StatusProcessing {
@@ -261,9 +267,12 @@ func (p *Processor) settle(ctx context.Context, id, reason string, card *Card) (
 			WalletID: r.WalletID, Amount: r.Amount, Currency: r.Currency, Capture: card != nil}); err != nil {
 			return err
 		}
-		_, deliveries, err = p.finish(ctx, tx, r, reason, card)
+		out, deliveries, err = p.finish(ctx, tx, r, reason, card)
 		return err
 	})
+	if err == nil {
+		p.count(out)
+	}
 	return deliveries, err
 }
 
@@ -295,8 +304,21 @@ func (p *Processor) finish(ctx context.Context, tx pgx.Tx, r Redemption, reason 
 	if err != nil {
 		return Redemption{}, nil, err
 	}
-	p.outcome.WithLabelValues(r.Status, reason).Inc()
 	return r, deliveries, nil
+}
+
+// count records an outcome that committed.
+func (p *Processor) count(r Redemption) {
+	if r.Final() {
+		p.outcome.WithLabelValues(r.Status, deref(r.FailureReason)).Inc()
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func (p *Processor) inTx(ctx context.Context, fn func(pgx.Tx) error) error {

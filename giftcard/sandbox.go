@@ -129,11 +129,3 @@ func (s *Sandbox) injectFault(ctx context.Context) error {
 	}
 	return nil
 }
-
-// IssuedCards counts the cards the sandbox issued, and the keys it issued
-// more than one card for (always 0: a key's card is issued once).
-func (s *Sandbox) IssuedCards(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM sandbox_cards WHERE issued_at IS NOT NULL`).Scan(&n)
-	return n, err
-}
