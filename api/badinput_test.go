@@ -169,10 +169,7 @@ func fuzzPartner(t *testing.T, base string) *fuzzTarget {
 // problem naming the field; nothing stored, held or moved.
 func TestMalformedRedemptionsAndLinksAre4xxAndMoveNothing(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.URL, 10_000)
-	p.enableBrands(sandboxBrands...)
-	w := p.wallet()
-	p.credit(w, 5_000)
+	p, w := newRedeemer(t, s.URL, 10_000, 5_000, sandboxBrands...)
 	c := expect(t, p.call("GET", "/v1/wallets/"+w, nil), 200).str("consumerId")
 	other := newPartner(t, s.URL, 0)
 	foreign := other.wallet()

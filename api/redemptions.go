@@ -46,15 +46,10 @@ func (a *API) createRedemption(c *gin.Context) {
 		a.queue.RedemptionAccepted(c, r.ID)
 	}
 	replayed(c, replay)
-	if wait := validate.PreferWait(c.Request.Header); wait > 0 {
+	answerAccepted(c, r, func(wait time.Duration) (any, bool) {
 		final, err := a.giftcards.AwaitFinal(c, r, wait)
-		if err == nil && final.Final() {
-			c.Header("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
-			c.JSON(http.StatusOK, final)
-			return
-		}
-	}
-	c.JSON(http.StatusAccepted, r)
+		return final, err == nil && final.Final()
+	})
 }
 
 func (a *API) getRedemption(c *gin.Context) {

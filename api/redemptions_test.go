@@ -24,6 +24,17 @@ func (p *partner) enableBrands(ids ...string) {
 	expect(p.t, call(p.t, p.base, "PUT", "/admin/v1/workspaces/"+p.id+"/brands", adminToken, map[string]any{"brandIds": ids}), 200)
 }
 
+// newRedeemer is a partner funded with funding, with the brands enabled,
+// and a new USD wallet of theirs holding balance.
+func newRedeemer(t *testing.T, base string, funding, balance int64, brands ...string) (*partner, string) {
+	t.Helper()
+	p := newPartner(t, base, funding)
+	p.enableBrands(brands...)
+	w := p.wallet()
+	p.credit(w, balance)
+	return p, w
+}
+
 // credit puts amount in a wallet and waits until it is applied.
 func (p *partner) credit(walletID string, amount int64) {
 	p.t.Helper()
@@ -89,10 +100,7 @@ func assertGiftCardInvariants(t *testing.T, s *teststack.Stack) {
 
 func TestRedeemFromStandardWallet(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.URL, 100_000)
-	p.enableBrands(sandboxBrands...)
-	w := p.wallet()
-	p.credit(w, 10_000)
+	p, w := newRedeemer(t, s.URL, 100_000, 10_000, sandboxBrands...)
 
 	ref := store.NewID("order")
 	body := map[string]any{"referenceId": ref, "walletId": w, "brandId": giftcard.BrandSandboxCoffee, "amount": 2500}
@@ -175,10 +183,7 @@ func TestRedeemFromCampaignWallet(t *testing.T) {
 
 func TestRedemptionFailuresMoveNothing(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.URL, 100_000)
-	p.enableBrands(giftcard.BrandSandboxCoffee, giftcard.BrandSandboxBooks, giftcard.BrandSandboxDeclines)
-	w := p.wallet()
-	p.credit(w, 3_000)
+	p, w := newRedeemer(t, s.URL, 100_000, 3_000, giftcard.BrandSandboxCoffee, giftcard.BrandSandboxBooks, giftcard.BrandSandboxDeclines)
 	eur := func() string {
 		c := expect(t, p.call("POST", "/v1/consumers", map[string]any{"externalId": store.NewID("user")}), 201)
 		return expect(t, p.call("POST", "/v1/consumers/"+c.str("id")+"/wallets", map[string]any{"currency": "EUR", "type": "standard"}), 201).str("id")
@@ -216,10 +221,7 @@ func TestRedemptionFailuresMoveNothing(t *testing.T) {
 
 func TestSlowProviderCompletesWithOneCardAfterARetry(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.URL, 100_000)
-	p.enableBrands(giftcard.BrandSandboxSlow)
-	w := p.wallet()
-	p.credit(w, 5_000)
+	p, w := newRedeemer(t, s.URL, 100_000, 5_000, giftcard.BrandSandboxSlow)
 	r := p.redeem(store.NewID("order"), w, giftcard.BrandSandboxSlow, 2_000)
 	if r.str("status") != "completed" || r.str("code") == "" {
 		t.Fatalf("slow: %s", r.raw)
@@ -239,10 +241,7 @@ func TestSlowProviderCompletesWithOneCardAfterARetry(t *testing.T) {
 
 func TestConcurrentRedemptionsSpendOnlyWhatIsThere(t *testing.T) {
 	s := getStack(t)
-	p := newPartner(t, s.URL, 100_000)
-	p.enableBrands(giftcard.BrandSandboxCoffee)
-	w := p.wallet()
-	p.credit(w, 5_000)
+	p, w := newRedeemer(t, s.URL, 100_000, 5_000, giftcard.BrandSandboxCoffee)
 	results := make([]response, 20)
 	var wg sync.WaitGroup
 	for i := range results {
@@ -269,10 +268,7 @@ func TestUnavailableProviderReleasesTheHold(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(down.Stop)
-	p := newPartner(t, down.URL, 100_000)
-	p.enableBrands(giftcard.BrandSandboxCoffee)
-	w := p.wallet()
-	p.credit(w, 5_000)
+	p, w := newRedeemer(t, down.URL, 100_000, 5_000, giftcard.BrandSandboxCoffee)
 	r := p.redeem(store.NewID("order"), w, giftcard.BrandSandboxCoffee, 1_000)
 	if r.str("status") != "failed" || r.str("failureReason") != "provider_unavailable" {
 		t.Fatalf("redemption: %s", r.raw)

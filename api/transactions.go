@@ -74,15 +74,24 @@ func (a *API) accept(c *gin.Context, tr ledger.TransactionRequest, walletField s
 	}
 	replayed(c, replay)
 	a.accepted.WithLabelValues(strconv.FormatBool(replay)).Inc()
-	if wait := validate.PreferWait(c.Request.Header); wait > 0 {
+	answerAccepted(c, txn, func(wait time.Duration) (any, bool) {
 		final, err := a.ledger.AwaitFinal(c, tr.WorkspaceID, txn, wait)
-		if err == nil && final.Status != ledger.StatusPending {
+		return final, err == nil && final.Status != ledger.StatusPending
+	})
+}
+
+// answerAccepted answers an accepted money movement: 202 with it, or, when
+// the request asked to wait (Prefer: wait=N) and await finds it final
+// within N seconds, 200 with the final object.
+func answerAccepted(c *gin.Context, accepted any, await func(wait time.Duration) (final any, ok bool)) {
+	if wait := validate.PreferWait(c.Request.Header); wait > 0 {
+		if final, ok := await(wait); ok {
 			c.Header("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
 			c.JSON(http.StatusOK, final)
 			return
 		}
 	}
-	c.JSON(http.StatusAccepted, txn)
+	c.JSON(http.StatusAccepted, accepted)
 }
 
 func (a *API) getTransaction(c *gin.Context) {

@@ -159,12 +159,8 @@ func (u *UI) open(c *gin.Context) {
 		return
 	}
 	cs, token, err := u.opts.Workspaces.OpenLink(c, c.Param("token"))
-	if errors.Is(err, workspace.ErrLinkInvalid) {
-		u.gone(c)
-		return
-	}
 	if err != nil {
-		u.fail(c, err)
+		u.failSession(c, err)
 		return
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: token, Path: "/c/", Expires: cs.ExpiresAt,
@@ -181,16 +177,22 @@ func (u *UI) requireSession(c *gin.Context) {
 		return
 	}
 	cs, err := u.opts.Workspaces.ConsumerSession(c, cookie)
-	if errors.Is(err, workspace.ErrLinkInvalid) {
-		u.gone(c)
-		return
-	}
 	if err != nil {
-		u.fail(c, err)
+		u.failSession(c, err)
 		return
 	}
 	c.Set("session", session{ConsumerSession: cs, token: cookie})
 	c.Next()
+}
+
+// failSession answers a link or session that opens nothing with the plain
+// page that says so, and any other failure with the error page.
+func (u *UI) failSession(c *gin.Context, err error) {
+	if errors.Is(err, workspace.ErrLinkInvalid) {
+		u.gone(c)
+		return
+	}
+	u.fail(c, err)
 }
 
 func sessionOf(c *gin.Context) session { return c.MustGet("session").(session) }

@@ -2,22 +2,20 @@ package giftcard
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
-	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/store"
 )
 
 // invariantQueries each return the rows that break one rule of how
 // redemptions and their money agree; none from any is healthy. The
 // ledger's own rules are ledger.CheckInvariants.
-var invariantQueries = []struct{ rule, sql string }{
-	{"a wallet holds exactly its processing redemptions", `
+var invariantQueries = []store.Rule{
+	{Name: "a wallet holds exactly its processing redemptions", SQL: `
 		SELECT w.id, a.held - COALESCE(r.open, 0) FROM wallets w JOIN ledger_accounts a ON a.id = w.account_id
 		LEFT JOIN (SELECT wallet_id, sum(amount) AS open FROM redemptions WHERE status = 'processing' GROUP BY wallet_id) r
 			ON r.wallet_id = w.id
 		WHERE a.held <> COALESCE(r.open, 0) LIMIT 10`},
-	{"a redemption's steps match its status", `
+	{Name: "a redemption's steps match its status", SQL: `
 		SELECT r.id, 0 FROM redemptions r
 		LEFT JOIN transactions h ON h.redemption_id = r.id AND h.type = 'redemption_hold'
 		LEFT JOIN transactions c ON c.redemption_id = r.id AND c.type = 'redemption_capture'
@@ -27,15 +25,15 @@ var invariantQueries = []struct{ rule, sql string }{
 			WHEN 'processing' THEN h.id IS NOT NULL AND c.id IS NULL AND x.id IS NULL
 			WHEN 'completed' THEN h.id IS NOT NULL AND c.id IS NOT NULL AND x.id IS NULL
 			ELSE c.id IS NULL AND (h.id IS NULL) = (x.id IS NULL) END LIMIT 10`},
-	{"a step moves its redemption's amount from its wallet", `
+	{Name: "a step moves its redemption's amount from its wallet", SQL: `
 		SELECT t.id, t.amount - r.amount FROM transactions t JOIN redemptions r ON r.id = t.redemption_id
 		WHERE t.amount <> r.amount OR t.wallet_id <> r.wallet_id OR t.workspace_id <> r.workspace_id LIMIT 10`},
-	{"a final redemption reported its outcome exactly once", `
+	{Name: "a final redemption reported its outcome exactly once", SQL: `
 		SELECT r.id, count(e.id) FROM redemptions r
 		LEFT JOIN events e ON e.workspace_id = r.workspace_id AND e.type IN ('redemption.completed', 'redemption.failed')
 			AND e.data->>'id' = r.id
 		WHERE r.status IN ('completed', 'failed') GROUP BY r.id HAVING count(e.id) <> 1 LIMIT 10`},
-	{"each completed redemption has the one card its provider issued for its key", `
+	{Name: "each completed redemption has the one card its provider issued for its key", SQL: `
 		SELECT r.id, 0 FROM redemptions r JOIN brands b ON b.id = r.brand_id AND b.provider = 'sandbox'
 		LEFT JOIN sandbox_cards s ON s.idempotency_key = 'orbt-' || r.id
 		WHERE (r.status = 'completed') <> (s.issued_at IS NOT NULL) LIMIT 10`},
@@ -44,27 +42,5 @@ var invariantQueries = []struct{ rule, sql string }{
 // CheckInvariants scans every redemption against the ledger and the
 // sandbox provider, and returns an error naming each rule some rows break.
 func (s *Store) CheckInvariants(ctx context.Context) error {
-	var broken []string
-	for _, inv := range invariantQueries {
-		rows, err := s.pool.Query(ctx, inv.sql)
-		if err != nil {
-			return fmt.Errorf("check %q: %w", inv.rule, err)
-		}
-		for rows.Next() {
-			var key string
-			var value int64
-			if err := rows.Scan(&key, &value); err != nil {
-				rows.Close()
-				return fmt.Errorf("check %q: %w", inv.rule, err)
-			}
-			broken = append(broken, fmt.Sprintf("%s: %s (%d)", inv.rule, key, value))
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("check %q: %w", inv.rule, err)
-		}
-	}
-	if len(broken) > 0 {
-		return fmt.Errorf("%w:\n  %s", ledger.ErrInvariant, strings.Join(broken, "\n  "))
-	}
-	return nil
+	return store.CheckRules(ctx, s.pool, invariantQueries)
 }

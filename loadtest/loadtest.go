@@ -327,17 +327,22 @@ type batch struct {
 
 // pages walks a cursor-paginated list of transactions.
 func (c *runner) pages(ctx context.Context, p *partner, path string, each func(txn)) error {
+	return listAll(ctx, c, p.key, path, each)
+}
+
+// listAll walks a cursor-paginated list (path has its query already).
+func listAll[T any](ctx context.Context, c *runner, key, path string, each func(T)) error {
 	cursor := ""
 	for {
 		var page struct {
-			Data       []txn   `json:"data"`
+			Data       []T     `json:"data"`
 			NextCursor *string `json:"nextCursor"`
 		}
 		u := path
 		if cursor != "" {
 			u += "&cursor=" + cursor
 		}
-		if _, err := c.do(ctx, "GET", u, p.key, nil, &page); err != nil {
+		if _, err := c.do(ctx, "GET", u, key, nil, &page); err != nil {
 			return fmt.Errorf("list %s: %w", path, err)
 		}
 		for _, t := range page.Data {
@@ -429,24 +434,10 @@ func (c *runner) plan(o Options, run string, partners []*partner) []request {
 // singles submits Count single credits, then waits until they are final.
 func (c *runner) singles(ctx context.Context, o Options, run string, partners []*partner, r *Report) error {
 	reqs := c.plan(o, run, partners)
-	fmt.Fprintf(o.Log, "submitting %d credits, concurrency %d\n", len(reqs), o.Concurrency)
-	start := time.Now()
-	lat, errs, err := c.fire(ctx, o, "/v1/transactions", reqs, func(h http.Header) error { return nil })
+	err := c.submit(ctx, o, "/v1/transactions", reqs, r, func() error { return c.awaitFinal(ctx, o, run, partners) })
 	if err != nil {
 		return err
 	}
-	lastAccept := time.Now()
-	r.AcceptedPS = float64(len(reqs)-errs) / lastAccept.Sub(start).Seconds()
-	r.AcceptLatency = percentiles(lat)
-	r.Errors = errs
-
-	fmt.Fprintf(o.Log, "accepted %.0f/s; waiting for every transaction to be final\n", r.AcceptedPS)
-	if err := c.awaitFinal(ctx, o, run, partners); err != nil {
-		return err
-	}
-	final := time.Now()
-	r.AppliedPS = float64(len(reqs)) / final.Sub(start).Seconds()
-	r.FinalAfterLastAccept = final.Sub(lastAccept)
 
 	if o.Scenario == ScenarioSingle {
 		// Replays: the same requests again must answer the originals.
@@ -467,6 +458,30 @@ func (c *runner) singles(ctx context.Context, o Options, run string, partners []
 		r.ReplayedPS = float64(len(replays)) / time.Since(start).Seconds()
 		r.ReplayLatency = percentiles(lat)
 	}
+	return nil
+}
+
+// submit posts the run's requests to path (see fire), then waits with
+// awaitFinal until every one is final, and records the accept and the
+// end-to-end rates.
+func (c *runner) submit(ctx context.Context, o Options, path string, reqs []request, r *Report, awaitFinal func() error) error {
+	fmt.Fprintf(o.Log, "submitting %d %s, concurrency %d\n", len(reqs), r.unit(), o.Concurrency)
+	start := time.Now()
+	lat, errs, err := c.fire(ctx, o, path, reqs, func(http.Header) error { return nil })
+	if err != nil {
+		return err
+	}
+	lastAccept := time.Now()
+	r.AcceptedPS = float64(len(reqs)-errs) / lastAccept.Sub(start).Seconds()
+	r.AcceptLatency = percentiles(lat)
+	r.Errors = errs
+	fmt.Fprintf(o.Log, "accepted %.0f/s; waiting for every one to be final\n", r.AcceptedPS)
+	if err := awaitFinal(); err != nil {
+		return err
+	}
+	final := time.Now()
+	r.AppliedPS = float64(len(reqs)) / final.Sub(start).Seconds()
+	r.FinalAfterLastAccept = final.Sub(lastAccept)
 	return nil
 }
 
@@ -598,32 +613,14 @@ func (c *runner) bulk(ctx context.Context, o Options, run string, partners []*pa
 // referenceId was stored once and is final, and each wallet's and partner's
 // balance equals its opening balance plus the completed credits.
 func (c *runner) verify(ctx context.Context, run string, partners []*partner, r *Report) error {
-	var toFinal []time.Duration
+	t := newTally(r)
 	for _, p := range partners {
 		want := maps.Clone(p.opening)
-		seen := make(map[string]bool)
 		var paid int64
-		err := c.pages(ctx, p, "/v1/transactions?limit=500", func(t txn) {
-			if !strings.HasPrefix(t.ReferenceID, run+"-t-") {
-				return
-			}
-			if seen[t.ReferenceID] {
-				r.Errors++
-				return
-			}
-			seen[t.ReferenceID] = true
-			switch t.Status {
-			case "completed":
-				r.Completed++
-				want[t.WalletID] += t.Amount
-				paid += t.Amount
-			case "failed":
-				r.Failed++
-			default:
-				r.Errors++
-			}
-			if t.CompletedAt != nil {
-				toFinal = append(toFinal, t.CompletedAt.Sub(t.CreatedAt))
+		err := c.pages(ctx, p, "/v1/transactions?limit=500", func(x txn) {
+			if strings.HasPrefix(x.ReferenceID, run+"-t-") && t.completed(x.ReferenceID, x.Status, x.CreatedAt, x.CompletedAt) {
+				want[x.WalletID] += x.Amount
+				paid += x.Amount
 			}
 		})
 		if err != nil {
@@ -640,15 +637,57 @@ func (c *runner) verify(ctx context.Context, run string, partners []*partner, r 
 			return fmt.Errorf("partner balance %d, want %d (before %d, paid %d)", bal, p.partner-paid, p.partner, paid)
 		}
 	}
-	if got := r.Completed + r.Failed; got != r.Count-r.Errors {
-		return fmt.Errorf("%d transactions of the run are final, want %d", got, r.Count-r.Errors)
+	if err := t.check("transactions"); err != nil {
+		return err
 	}
-	if r.Errors > 0 {
-		return fmt.Errorf("%d requests failed or transactions were stored twice", r.Errors)
-	}
-	r.AcceptToFinal = percentiles(toFinal)
 	r.Verified = append(r.Verified, "every referenceId stored once and final",
 		"every wallet balance = opening + completed credits", "every partner balance = opening − completed credits")
+	return nil
+}
+
+// tally counts the run's items as they are read back: each referenceId
+// once, each final.
+type tally struct {
+	r       *Report
+	seen    map[string]bool
+	toFinal []time.Duration
+}
+
+func newTally(r *Report) *tally { return &tally{r: r, seen: make(map[string]bool)} }
+
+// completed counts one item and reports whether it completed.
+func (t *tally) completed(ref, status string, created time.Time, completed *time.Time) bool {
+	if t.seen[ref] {
+		t.r.Errors++ // stored twice
+		return false
+	}
+	t.seen[ref] = true
+	if completed != nil {
+		t.toFinal = append(t.toFinal, completed.Sub(created))
+	}
+	switch status {
+	case "completed":
+		t.r.Completed++
+		return true
+	case "failed":
+		t.r.Failed++
+	default:
+		t.r.Errors++
+	}
+	return false
+}
+
+// check fails unless every accepted item was read back once and final,
+// and records their accept-to-final times.
+func (t *tally) check(what string) error {
+	r := t.r
+	if got := r.Completed + r.Failed; got != r.Count-r.Errors {
+		return fmt.Errorf("%d %s of the run are final, want %d", got, what, r.Count-r.Errors)
+	}
+	if r.Errors > 0 {
+		return fmt.Errorf("%d requests failed or %s were stored twice", r.Errors, what)
+	}
+	r.AcceptToFinal = percentiles(t.toFinal)
 	return nil
 }
 

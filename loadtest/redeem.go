@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -49,37 +48,25 @@ func (c *runner) redeem(ctx context.Context, o Options, run string, partners []*
 			"walletId": p.wallets[i%len(p.wallets)], "brandId": redeemBrand, "amount": redeemAmount}}
 		reqs[i].raw, _ = json.Marshal(reqs[i].body)
 	}
-	fmt.Fprintf(o.Log, "submitting %d redemptions, concurrency %d\n", len(reqs), o.Concurrency)
-	start := time.Now()
-	lat, errs, err := c.fire(ctx, o, "/v1/redemptions", reqs, func(http.Header) error { return nil })
-	if err != nil {
-		return err
-	}
-	lastAccept := time.Now()
-	r.AcceptedPS = float64(len(reqs)-errs) / lastAccept.Sub(start).Seconds()
-	r.AcceptLatency = percentiles(lat)
-	r.Errors = errs
-	fmt.Fprintf(o.Log, "accepted %.0f/s; waiting for every redemption to be final\n", r.AcceptedPS)
-	deadline := time.Now().Add(o.Timeout)
-	for _, status := range []string{"pending", "processing"} {
-		for {
-			var page struct{ Data []redemption }
-			if _, err := c.do(ctx, "GET", "/v1/redemptions?limit=1&status="+status, p.key, nil, &page); err != nil {
-				return fmt.Errorf("poll redemptions: %w", err)
+	return c.submit(ctx, o, "/v1/redemptions", reqs, r, func() error {
+		deadline := time.Now().Add(o.Timeout)
+		for _, status := range []string{"pending", "processing"} {
+			for {
+				var page struct{ Data []redemption }
+				if _, err := c.do(ctx, "GET", "/v1/redemptions?limit=1&status="+status, p.key, nil, &page); err != nil {
+					return fmt.Errorf("poll redemptions: %w", err)
+				}
+				if len(page.Data) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("redemptions still %s %s after the run", status, o.Timeout)
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
-			if len(page.Data) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("redemptions still %s %s after the run", status, o.Timeout)
-			}
-			time.Sleep(5 * time.Millisecond)
 		}
-	}
-	final := time.Now()
-	r.AppliedPS = float64(len(reqs)) / final.Sub(start).Seconds()
-	r.FinalAfterLastAccept = final.Sub(lastAccept)
-	return nil
+		return nil
+	})
 }
 
 // prepareRedemptions enables the brand (with the admin token) or checks
@@ -131,58 +118,24 @@ func (c *runner) prepareRedemptions(ctx context.Context, o Options, run string, 
 func (c *runner) verifyRedemptions(ctx context.Context, run string, partners []*partner, r *Report) error {
 	p := partners[0]
 	want := maps.Clone(p.opening)
-	seen := make(map[string]bool)
-	var toFinal []time.Duration
-	cursor := ""
-	for {
-		var page struct {
-			Data       []redemption
-			NextCursor *string
+	t := newTally(r)
+	err := listAll(ctx, c, p.key, "/v1/redemptions?limit=500", func(x redemption) {
+		if strings.HasPrefix(x.ReferenceID, run+"-r-") && t.completed(x.ReferenceID, x.Status, x.CreatedAt, x.CompletedAt) {
+			want[x.WalletID] -= x.Amount
 		}
-		u := "/v1/redemptions?limit=500"
-		if cursor != "" {
-			u += "&cursor=" + cursor
-		}
-		if _, err := c.do(ctx, "GET", u, p.key, nil, &page); err != nil {
-			return err
-		}
-		for _, x := range page.Data {
-			if !strings.HasPrefix(x.ReferenceID, run+"-r-") {
-				continue
-			}
-			if seen[x.ReferenceID] {
-				r.Errors++
-				continue
-			}
-			seen[x.ReferenceID] = true
-			switch x.Status {
-			case "completed":
-				r.Completed++
-				want[x.WalletID] -= x.Amount
-			case "failed":
-				r.Failed++
-			default:
-				r.Errors++
-			}
-			if x.CompletedAt != nil {
-				toFinal = append(toFinal, x.CompletedAt.Sub(x.CreatedAt))
-			}
-		}
-		if page.NextCursor == nil {
-			break
-		}
-		cursor = *page.NextCursor
+	})
+	if err != nil {
+		return err
 	}
-	if got := r.Completed + r.Failed; got != r.Count-r.Errors {
-		return fmt.Errorf("%d redemptions of the run are final, want %d", got, r.Count-r.Errors)
+	if err := t.check("redemptions"); err != nil {
+		return err
 	}
-	if r.Errors > 0 || r.Failed > 0 {
-		return fmt.Errorf("%d requests failed or were stored twice, %d redemptions failed", r.Errors, r.Failed)
+	if r.Failed > 0 {
+		return fmt.Errorf("%d redemptions failed", r.Failed)
 	}
 	if err := c.checkWallets(ctx, p, want); err != nil {
 		return err
 	}
-	r.AcceptToFinal = percentiles(toFinal)
 	r.Verified = append(r.Verified, "every referenceId stored once and completed",
 		"every wallet balance = opening − completed redemptions, nothing held")
 	return nil

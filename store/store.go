@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/google/uuid"
@@ -114,4 +115,36 @@ func Unavailable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// Rule is one invariant of the data: a query that returns a (key, value)
+// row for each place that breaks it, and none when it holds.
+type Rule struct{ Name, SQL string }
+
+// CheckRules runs every rule and returns an error wrapping ErrInvariant
+// that names each rule some rows break, with up to the rows it returned.
+func CheckRules(ctx context.Context, q Querier, rules []Rule) error {
+	var broken []string
+	for _, rule := range rules {
+		rows, err := q.Query(ctx, rule.SQL)
+		if err != nil {
+			return fmt.Errorf("check %q: %w", rule.Name, err)
+		}
+		for rows.Next() {
+			var key any
+			var value int64
+			if err := rows.Scan(&key, &value); err != nil {
+				rows.Close()
+				return fmt.Errorf("check %q: %w", rule.Name, err)
+			}
+			broken = append(broken, fmt.Sprintf("%s: %v (%d)", rule.Name, key, value))
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("check %q: %w", rule.Name, err)
+		}
+	}
+	if len(broken) > 0 {
+		return fmt.Errorf("%w:\n  %s", ErrInvariant, strings.Join(broken, "\n  "))
+	}
+	return nil
 }

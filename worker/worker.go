@@ -390,14 +390,7 @@ func (w *Worker) RelayOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bucket := time.Now().UnixNano() / int64(w.opts.RelayAfter)
-	for _, id := range due {
-		if err := w.queue.RelayDelivery(ctx, id, bucket); err != nil {
-			return err
-		}
-		w.metrics.relayed.Inc()
-	}
-	return nil
+	return relayEach(w, due, func(id string, bucket int64) error { return w.queue.RelayDelivery(ctx, id, bucket) })
 }
 
 func (w *Worker) relayLanes(ctx context.Context) error {
@@ -405,10 +398,16 @@ func (w *Worker) relayLanes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return relayEach(w, lanes, func(lane, bucket int64) error { return w.queue.RelayLane(ctx, lane, bucket) })
+}
+
+// relayEach enqueues each stale item again under this pass's bucket (the
+// relay's pass, by time, which keeps repeated passes from piling up tasks).
+func relayEach[T any](w *Worker, items []T, enqueue func(item T, bucket int64) error) error {
 	bucket := time.Now().UnixNano() / int64(w.opts.RelayAfter)
-	for _, lane := range lanes {
-		if err := w.queue.RelayLane(ctx, lane, bucket); err != nil {
-			return fmt.Errorf("relay lane %d: %w", lane, err)
+	for _, item := range items {
+		if err := enqueue(item, bucket); err != nil {
+			return fmt.Errorf("relay %v: %w", item, err)
 		}
 		w.metrics.relayed.Inc()
 	}
@@ -423,14 +422,7 @@ func (w *Worker) relayRedemptions(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bucket := time.Now().UnixNano() / int64(w.opts.RelayAfter)
-	for _, id := range stale {
-		if err := w.queue.RelayRedemption(ctx, id, bucket); err != nil {
-			return fmt.Errorf("relay redemption %s: %w", id, err)
-		}
-		w.metrics.relayed.Inc()
-	}
-	return nil
+	return relayEach(w, stale, func(id string, bucket int64) error { return w.queue.RelayRedemption(ctx, id, bucket) })
 }
 
 // slogAdapter routes asynq's logs through slog.

@@ -2,7 +2,6 @@ package workspace
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -13,7 +12,8 @@ import (
 )
 
 // Consumers don't sign up: a partner opens the door for one with a link.
-// A link's token is shown once, in its URL, and stored only as a hash;
+// A link's token is shown once, in its URL, and stored only as a hash
+// (SHA-256, as API keys are);
 // opening it starts a consumer session of its own (another token, in a
 // cookie), which ends with the link: at its expiry or its revocation.
 
@@ -48,12 +48,11 @@ type Link struct {
 // ttl; token is the secret to put in its URL.
 func (s *Store) CreateLink(ctx context.Context, workspaceID, consumerID string, ttl time.Duration) (Link, string, error) {
 	token := store.Token(linkTokenBytes)
-	hash := sha256.Sum256([]byte(token))
 	var l Link
 	err := s.pool.QueryRow(ctx, `INSERT INTO consumer_links (id, workspace_id, consumer_id, token_hash, expires_at)
 		SELECT $1, c.workspace_id, c.id, $4, now() + $5::interval FROM consumers c WHERE c.id = $2 AND c.workspace_id = $3
 		RETURNING id, consumer_id, expires_at, revoked_at, created_at`,
-		store.NewID("lnk"), consumerID, workspaceID, hash[:], ttl).Scan(&l.ID, &l.ConsumerID, &l.ExpiresAt, &l.RevokedAt, &l.CreatedAt)
+		store.NewID("lnk"), consumerID, workspaceID, hashKey(token), ttl).Scan(&l.ID, &l.ConsumerID, &l.ExpiresAt, &l.RevokedAt, &l.CreatedAt)
 	if err != nil {
 		return Link{}, "", fmt.Errorf("create link: %w", store.NoRows(err, ErrConsumerNotFound))
 	}
@@ -90,9 +89,7 @@ const sessionTokenBytes = 32
 // session and its own token (for the cookie). ErrLinkInvalid when the
 // link is unknown, expired or revoked.
 func (s *Store) OpenLink(ctx context.Context, linkToken string) (ConsumerSession, string, error) {
-	linkHash := sha256.Sum256([]byte(linkToken))
 	token := store.Token(sessionTokenBytes)
-	hash := sha256.Sum256([]byte(token))
 	var cs ConsumerSession
 	err := s.pool.QueryRow(ctx, `WITH link AS (
 			SELECT id, workspace_id, consumer_id, expires_at FROM consumer_links
@@ -101,7 +98,7 @@ func (s *Store) OpenLink(ctx context.Context, linkToken string) (ConsumerSession
 		INSERT INTO consumer_sessions (token_hash, link_id, expires_at)
 		SELECT $2, id, expires_at FROM link
 		RETURNING (SELECT workspace_id FROM link), (SELECT consumer_id FROM link), link_id, expires_at`,
-		linkHash[:], hash[:]).Scan(&cs.WorkspaceID, &cs.ConsumerID, &cs.LinkID, &cs.ExpiresAt)
+		hashKey(linkToken), hashKey(token)).Scan(&cs.WorkspaceID, &cs.ConsumerID, &cs.LinkID, &cs.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ConsumerSession{}, "", ErrLinkInvalid
 	}
@@ -114,12 +111,11 @@ func (s *Store) OpenLink(ctx context.Context, linkToken string) (ConsumerSession
 // ConsumerSession returns the live session a cookie's token names;
 // ErrLinkInvalid when it has ended (expired, or its link revoked).
 func (s *Store) ConsumerSession(ctx context.Context, token string) (ConsumerSession, error) {
-	hash := sha256.Sum256([]byte(token))
 	var cs ConsumerSession
 	err := s.pool.QueryRow(ctx, `SELECT l.workspace_id, l.consumer_id, l.id, s.expires_at
 		FROM consumer_sessions s JOIN consumer_links l ON l.id = s.link_id
 		WHERE s.token_hash = $1 AND s.expires_at > now() AND l.revoked_at IS NULL AND l.expires_at > now()`,
-		hash[:]).Scan(&cs.WorkspaceID, &cs.ConsumerID, &cs.LinkID, &cs.ExpiresAt)
+		hashKey(token)).Scan(&cs.WorkspaceID, &cs.ConsumerID, &cs.LinkID, &cs.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ConsumerSession{}, ErrLinkInvalid
 	}
@@ -131,8 +127,7 @@ func (s *Store) ConsumerSession(ctx context.Context, token string) (ConsumerSess
 
 // EndConsumerSession ends a session (sign-out).
 func (s *Store) EndConsumerSession(ctx context.Context, token string) error {
-	hash := sha256.Sum256([]byte(token))
-	if _, err := s.pool.Exec(ctx, `DELETE FROM consumer_sessions WHERE token_hash = $1`, hash[:]); err != nil {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM consumer_sessions WHERE token_hash = $1`, hashKey(token)); err != nil {
 		return fmt.Errorf("end consumer session: %w", err)
 	}
 	return nil
