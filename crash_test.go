@@ -75,7 +75,8 @@ func startWorker(t *testing.T, env []string, out *syncBuffer) *exec.Cmd {
 
 // A worker killed with kill -9 between the hold and the provider's answer
 // loses nothing: after a restart the redemption completes with one card,
-// bought with the same idempotency key.
+// bought with the same idempotency key, even when every attempt was spent
+// and the provider had issued the card before the kill.
 func TestWorkerKilledMidRedemptionBuysOneCard(t *testing.T) {
 	ctx := context.Background()
 	key := store.RandomBytes(giftcard.DataKeySize)
@@ -137,11 +138,24 @@ func TestWorkerKilledMidRedemptionBuysOneCard(t *testing.T) {
 		t.Fatalf("after the kill: redemption %s, wallet %+v; want processing with 2000 held", status, held)
 	}
 
+	// Make it the worst moment: every attempt spent, and the provider had
+	// issued the card (as if the last attempt did, just before the kill).
+	// Giving up now would pay the card back to the wallet; the restart must
+	// ask once more with the same key and capture it.
+	if _, err := db.Pool.Exec(ctx, `UPDATE redemptions SET provider_attempts = 4 WHERE id = $1`, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE sandbox_cards SET issued_at = date_trunc('second', now()), calls = calls + 1
+		WHERE idempotency_key = $1`, "orbt-"+r.ID); err != nil {
+		t.Fatal(err)
+	}
+
 	// Restart: the relay finds the redemption and finishes it.
 	startWorker(t, env, &logs)
 	var got struct {
-		Status string
-		Code   *string
+		Status        string
+		FailureReason *string
+		Code          *string
 	}
 	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		ok(t)(api.Call(ctx, "GET", "/v1/redemptions/"+r.ID, nil, 200, &got))
@@ -153,12 +167,12 @@ func TestWorkerKilledMidRedemptionBuysOneCard(t *testing.T) {
 		}
 	}
 	if got.Status != giftcard.StatusCompleted || got.Code == nil {
-		t.Fatalf("redemption %+v, want completed with a card", got)
+		t.Fatalf("redemption %s (%v), want completed with a card; worker log:\n%s", got.Status, deref(got.FailureReason), logs.String())
 	}
 	var issued int
 	db.Pool.QueryRow(ctx, `SELECT count(*) FROM sandbox_cards WHERE idempotency_key = $1 AND issued_at IS NOT NULL`, "orbt-"+r.ID).Scan(&issued)
-	if n := calls(); n != 2 || issued != 1 {
-		t.Fatalf("provider saw %d calls and issued %d cards, want 2 calls and 1 card", n, issued)
+	if n := calls(); n != 3 || issued != 1 {
+		t.Fatalf("provider saw %d calls and issued %d cards, want 3 calls and 1 card", n, issued)
 	}
 	ok(t)(api.Call(ctx, "GET", "/v1/wallets/"+w.ID, nil, 200, &held))
 	if held.Balance != 3_000 || held.Held != 0 {
@@ -183,4 +197,11 @@ func ok(t *testing.T) func(*client.Response, error) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

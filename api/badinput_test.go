@@ -239,8 +239,8 @@ func TestMalformedRedemptionsAndLinksAre4xxAndMoveNothing(t *testing.T) {
 	assertGiftCardInvariants(t, s)
 }
 
-// A read key may look but not redeem or open links; links are shown once
-// and revoked by the partner.
+// A read key may look but not redeem, see a card or open links; links are
+// shown once and revoked by the partner.
 func TestRedemptionAndLinkScopes(t *testing.T) {
 	s := getStack(t)
 	p := newPartner(t, s.URL, 10_000)
@@ -257,6 +257,15 @@ func TestRedemptionAndLinkScopes(t *testing.T) {
 		}
 	}
 	expect(t, call(t, s.URL, "GET", "/v1/brands", read, nil), 200)
+	p.credit(w, 1_000)
+	card := p.redeem("scoped", w, giftcard.BrandSandboxCoffee, 500)
+	if card.str("code") == "" {
+		t.Fatalf("redemption: %s", card.raw)
+	}
+	if seen := expect(t, call(t, s.URL, "GET", "/v1/redemptions/"+card.str("id"), read, nil), 200); seen.str("code") != "" || seen.str("pin") != "" ||
+		seen.str("status") != "completed" {
+		t.Fatalf("a read key sees the card: %s", seen.raw)
+	}
 	link := expect(t, p.call("POST", "/v1/consumers/"+c+"/links", map[string]any{"expiresInSeconds": 3600}), 201)
 	if !strings.HasPrefix(link.str("url"), s.URL+"/c/l/") || link.str("expiresAt") == "" {
 		t.Fatalf("link: %s", link.raw)

@@ -10,6 +10,7 @@ import (
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/validate"
+	"github.com/orbt/orbt/workspace"
 )
 
 type redemptionRequest struct {
@@ -52,11 +53,16 @@ func (a *API) createRedemption(c *gin.Context) {
 	})
 }
 
+// getRedemption answers one redemption; its card only to a write key (a
+// card is money: a read key, for reporting, sees everything else).
 func (a *API) getRedemption(c *gin.Context) {
 	r, err := a.giftcards.Redemption(c, wsID(c), c.Param("id"))
 	if err != nil {
 		a.fail(c, err)
 		return
+	}
+	if apiKey(c).Scope != workspace.ScopeWrite {
+		r = r.WithoutCard()
 	}
 	c.JSON(http.StatusOK, r)
 }

@@ -205,6 +205,7 @@ func TestRedemptionFailuresMoveNothing(t *testing.T) {
 		if r.str("status") != "failed" || r.str("failureReason") != tc.reason || r.str("code") != "" {
 			t.Errorf("%s: %s", tc.name, r.raw)
 		}
+		assertGiftCardInvariants(t, s)
 	}
 	if wr := p.wallet2(w); wr.num("balance") != 3_000 || wr.num("held") != 0 {
 		t.Fatalf("wallet after failures: %s", wr.raw)

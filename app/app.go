@@ -94,9 +94,11 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 		rc.Close()
 		return nil, err
 	}
+	enqueuer := tasks.NewEnqueuer(queue, log)
+	enqueuer.RedemptionTimeout = redemptions.MaxDuration()
 	return &App{Settings: s, Pool: pool, RedisOpt: redisOpt, Redis: rc,
 		Ledger: l, Workspaces: workspace.New(pool), GiftCards: cards, Redemptions: redemptions, Sandbox: sandbox,
-		Webhooks: webhook.NewStore(pool, s.WebhookAllowPrivate), Enqueuer: tasks.NewEnqueuer(queue, log),
+		Webhooks: webhook.NewStore(pool, s.WebhookAllowPrivate), Enqueuer: enqueuer,
 		Registry: reg, Log: log}, nil
 }
 

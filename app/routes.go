@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/hibiken/asynqmon"
@@ -30,7 +31,8 @@ func (a *App) Handler() (http.Handler, error) {
 	native.Routes(srv)
 	pages, err := consumerui.New(consumerui.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, GiftCards: a.GiftCards,
 		Redeemed: a.Enqueuer.RedemptionAccepted, Secure: strings.HasPrefix(a.Settings.PublicURL, "https://"),
-		Logger: a.Log.With("component", "consumer")})
+		PublicOrigin: publicOrigin(a.Settings.PublicURL),
+		Logger:       a.Log.With("component", "consumer")})
 	if err != nil {
 		return nil, err
 	}
@@ -45,4 +47,13 @@ func (a *App) Handler() (http.Handler, error) {
 		Logger:       a.Log.With("component", "ops"),
 	})
 	return srv.Handler(), nil
+}
+
+// publicOrigin is the scheme://host[:port] of a URL ("" when it has none).
+func publicOrigin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -109,6 +109,22 @@ func newConsumer(t *testing.T, s *teststack.Stack, name string, balance int64) c
 	return consumer{api: api, id: c.ID, walletID: w.ID}
 }
 
+// sibling is another consumer of the same partner, with a USD wallet
+// holding balance.
+func (c consumer) sibling(t *testing.T, name string, balance int64) consumer {
+	t.Helper()
+	ctx := context.Background()
+	var other, w struct{ ID string }
+	mustOK(t)(c.api.Call(ctx, "POST", "/v1/consumers", map[string]any{"externalId": name, "name": name}, 201, &other))
+	mustOK(t)(c.api.Call(ctx, "POST", "/v1/consumers/"+other.ID+"/wallets", map[string]any{"currency": "USD", "type": "standard"}, 201, &w))
+	res, err := c.api.Do(ctx, "POST", "/v1/transactions", map[string]any{"referenceId": "c-" + name, "type": "credit",
+		"walletId": w.ID, "amount": balance, "currency": "USD"}, http.Header{"Prefer": {"wait=10"}})
+	if err != nil || res.Status != 200 {
+		t.Fatalf("credit: %v %v", err, res)
+	}
+	return consumer{api: c.api, id: other.ID, walletID: w.ID}
+}
+
 func (c consumer) link(t *testing.T, expiresIn int) (url, id string) {
 	t.Helper()
 	var l struct{ ID, URL string }
@@ -200,11 +216,12 @@ func TestConsumerRedeemsThroughTheirLink(t *testing.T) {
 		t.Fatalf("wallet %+v, want balance 3750 held 0", wallet)
 	}
 
-	// Another consumer's redemption is not there for Ada.
-	bob := newConsumer(t, s, "Bob", 2_000)
+	// Another consumer of the same partner: their redemption is not there
+	// for Ada, neither by its address nor in her list.
+	bob := ada.sibling(t, "Bob", 2_000)
 	res, err := bob.api.Do(context.Background(), "POST", "/v1/redemptions", map[string]any{"referenceId": "b1",
-		"walletId": bob.walletID, "brandId": giftcard.BrandSandboxCoffee, "amount": 1_000}, nil)
-	if err != nil || res.Status != 202 {
+		"walletId": bob.walletID, "brandId": giftcard.BrandSandboxCoffee, "amount": 1_000}, http.Header{"Prefer": {"wait=10"}})
+	if err != nil || res.Status != 200 {
 		t.Fatalf("bob redeems: %v %v", err, res)
 	}
 	var bobs struct{ ID string }
@@ -214,6 +231,12 @@ func TestConsumerRedeemsThroughTheirLink(t *testing.T) {
 	}
 	if got := text(t, ctx, "h1"); got != "Not found" {
 		t.Fatalf("another consumer's redemption shows %q", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.URL+"/c/")); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, ctx, ".past"); strings.Contains(got, "10.00") || strings.Count(got, "SBX-") != 1 {
+		t.Fatalf("Ada's list shows another consumer's card: %q", got)
 	}
 
 	// The partner revokes the link: the session ends with it.

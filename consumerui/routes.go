@@ -8,7 +8,7 @@ import (
 
 // Routes mounts the consumer pages under /c/.
 func (u *UI) Routes(s *server.Server) {
-	c := s.Engine.Group("/c", securityHeaders, u.rateLimit)
+	c := s.Engine.Group("/c", securityHeaders, u.rateLimit, u.validParams)
 	c.GET("/assets/style.css", u.style)
 	c.GET("/l/:token", u.open)
 

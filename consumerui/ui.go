@@ -25,6 +25,7 @@ import (
 	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/store"
+	"github.com/orbt/orbt/validate"
 	"github.com/orbt/orbt/workspace"
 )
 
@@ -43,7 +44,10 @@ type Options struct {
 	Redeemed func(ctx context.Context, redemptionID string)
 	// Secure marks the session cookie Secure (the public URL is https).
 	Secure bool
-	Logger *slog.Logger
+	// PublicOrigin is the scheme and host of the public URL: forms posted
+	// from it are this server's own.
+	PublicOrigin string
+	Logger       *slog.Logger
 }
 
 // UI is the consumer pages.
@@ -138,15 +142,15 @@ func (u *UI) fail(c *gin.Context, err error) {
 	c.Abort()
 }
 
-// securityHeaders: no scripts, no frames, no referrer (a link's token
-// must not leak to another site), and no caching of pages that show card
+// securityHeaders: no scripts, no frames, no referrer to another site (a
+// page's address must not leak), and no caching of pages that show card
 // codes.
 func securityHeaders(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	c.Next()
 }
@@ -195,18 +199,35 @@ func (u *UI) failSession(c *gin.Context, err error) {
 	u.fail(c, err)
 }
 
+// validParams answers the not-found page for path values no link or
+// redemption can have (too long, or bytes Postgres would refuse).
+func (u *UI) validParams(c *gin.Context) {
+	for _, p := range c.Params {
+		if len(p.Value) > validate.IDLenMax || !validate.Printable(p.Value) {
+			u.render(c, http.StatusNotFound, "error", map[string]any{"Title": "Not found", "Message": "There is nothing here."})
+			c.Abort()
+			return
+		}
+	}
+	c.Next()
+}
+
 func sessionOf(c *gin.Context) session { return c.MustGet("session").(session) }
 
 // checkForm refuses a state-changing request from another site: its Origin
 // (when sent) must be this server, and its form must carry the session's
 // CSRF token.
 func (u *UI) checkForm(c *gin.Context) bool {
+	// "null" is what a browser sends when it withholds the origin (some
+	// privacy settings): the CSRF token alone decides then.
 	if origin := c.GetHeader("Origin"); origin != "" && origin != "null" {
 		scheme := "http"
 		if c.Request.TLS != nil || u.opts.Secure {
 			scheme = "https"
 		}
-		if origin != scheme+"://"+c.Request.Host {
+		// The public URL's origin (behind a proxy that rewrites Host), or
+		// the one the request was sent to.
+		if origin != u.opts.PublicOrigin && origin != scheme+"://"+c.Request.Host {
 			u.render(c, http.StatusForbidden, "error", map[string]any{"Title": "Refused", "Message": "This form was sent from another site."})
 			return false
 		}
@@ -371,7 +392,7 @@ func (u *UI) redeem(c *gin.Context) {
 		return
 	}
 	i := slices.IndexFunc(wallets, func(w walletView) bool { return w.ID == walletID })
-	if i < 0 || !strings.HasPrefix(form.ReferenceID, "consumer-") || len(form.ReferenceID) > 64 {
+	if i < 0 || !strings.HasPrefix(form.ReferenceID, "consumer-") || len(form.ReferenceID) > 64 || !validate.Printable(form.ReferenceID) {
 		u.render(c, http.StatusBadRequest, "error", map[string]any{"Title": "Refused",
 			"Message": "This form is not one of yours. Go back, reload the page and try again."})
 		return

@@ -37,6 +37,9 @@ type Processor struct {
 	log     *slog.Logger
 	latency *prometheus.HistogramVec
 	outcome *prometheus.CounterVec
+	// undecided counts provider answers that left a held redemption open
+	// past its attempts, and cards issued for one already released.
+	undecided prometheus.Counter
 }
 
 // NewProcessor builds a Processor over the store.
@@ -63,9 +66,13 @@ func NewProcessor(s *Store, opts ProcessorOptions) (*Processor, error) {
 			Name: "orbt_redemptions_total",
 			Help: "Redemptions that reached their outcome, by status and failure reason.",
 		}, []string{"status", "reason"}),
+		undecided: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "orbt_redemptions_undecided_total",
+			Help: "Provider answers that left a held redemption open past its attempts (a timeout may hide an issued card), and cards issued for a redemption already released. Alert on any.",
+		}),
 	}
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{p.latency, p.outcome} {
+		for _, c := range []prometheus.Collector{p.latency, p.outcome, p.undecided} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, err
 			}
@@ -75,13 +82,20 @@ func NewProcessor(s *Store, opts ProcessorOptions) (*Processor, error) {
 }
 
 // MaxDuration bounds one Process call: every provider call with its
-// retry pauses, and the database work around them.
+// retry pauses, and the database work around them. The redemption task's
+// timeout is set from it.
 func (p *Processor) MaxDuration() time.Duration {
 	d := time.Duration(p.opts.Attempts) * p.opts.Timeout
 	for i, delay := 0, p.opts.RetryDelay; i < p.opts.Attempts; i, delay = i+1, delay*2 {
 		d += delay
 	}
 	return d + time.Minute
+}
+
+// touchGap is the longest a live buy loop goes without touching its
+// redemption: its longest pause, then a call.
+func (p *Processor) touchGap() time.Duration {
+	return p.opts.RetryDelay<<max(p.opts.Attempts-1, 0) + p.opts.Timeout
 }
 
 // Process moves one redemption on as far as it goes: a pending one is
@@ -95,17 +109,19 @@ func (p *Processor) Process(ctx context.Context, id string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	counted := false
 	if r.Status == StatusPending {
 		var deliveries []string
 		r, deliveries, err = p.hold(ctx, id)
 		if err != nil || r.Status != StatusProcessing {
 			return deliveries, err
 		}
+		counted = true // the hold counted the first provider attempt
 	}
 	if r.Status != StatusProcessing {
 		return nil, nil // final already
 	}
-	return p.buy(ctx, r)
+	return p.buy(ctx, r, counted)
 }
 
 // hold decides a pending redemption: the brand checks, then the ledger's
@@ -136,7 +152,10 @@ func (p *Processor) hold(ctx context.Context, id string) (Redemption, []string, 
 			failedHere = err == nil
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE redemptions SET status = 'processing', updated_at = now() WHERE id = $1`, r.ID); err != nil {
+		// The first provider attempt, made right after this commit, is
+		// counted here: one write less per redemption.
+		if _, err := tx.Exec(ctx, `UPDATE redemptions SET status = 'processing', provider_attempts = provider_attempts + 1,
+			updated_at = now() WHERE id = $1`, r.ID); err != nil {
 			return fmt.Errorf("redemption %s: hold: %w", r.ID, err)
 		}
 		r.Status = StatusProcessing
@@ -173,28 +192,32 @@ func (p *Processor) check(ctx context.Context, tx pgx.Tx, r Redemption) (string,
 
 // buy asks the provider for the card of a held redemption, retrying with
 // the same idempotency key after a pause that doubles, and settles:
-// capture on a card, release on a decline or once the attempts (counted in
-// the redemption's row, so across restarts) are spent. Should the run end
-// first (the worker stops), the task is retried, or the relay finds it.
-func (p *Processor) buy(ctx context.Context, r Redemption) ([]string, error) {
+// capture on a card; release on a decline, or on an unavailable provider
+// once the attempts (counted in the redemption's row, so across restarts)
+// are spent. An answer that may hide an issued card (a timeout) never
+// releases: past the attempts the run ends with an error and the
+// redemption stays held, asked again by the task's retries and the relay,
+// until the provider answers for the key. Every run asks at least once,
+// so a card issued just before a crash is found and captured.
+func (p *Processor) buy(ctx context.Context, r Redemption, counted bool) ([]string, error) {
 	brand, provider, err := p.providerOf(ctx, r.BrandID)
 	if err != nil {
 		return nil, err
 	}
 	delay := p.opts.RetryDelay
+	attempts := 1
 	for {
-		var attempts int
-		err := p.store.pool.QueryRow(ctx, `UPDATE redemptions SET provider_attempts = provider_attempts + 1, updated_at = now()
-			WHERE id = $1 AND status = 'processing' RETURNING provider_attempts`, r.ID).Scan(&attempts)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, nil // another worker settled it
+		if !counted {
+			err := p.store.pool.QueryRow(ctx, `UPDATE redemptions SET provider_attempts = provider_attempts + 1, updated_at = now()
+				WHERE id = $1 AND status = 'processing' RETURNING provider_attempts`, r.ID).Scan(&attempts)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil, nil // another worker settled it
+			}
+			if err != nil {
+				return nil, fmt.Errorf("redemption %s: count attempt: %w", r.ID, err)
+			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("redemption %s: count attempt: %w", r.ID, err)
-		}
-		if attempts > p.opts.Attempts {
-			return p.settle(ctx, r.ID, ReasonProviderUnavailable, nil)
-		}
+		counted = false
 		card, callErr := p.call(ctx, brand, provider, r)
 		switch {
 		case callErr == nil:
@@ -203,9 +226,14 @@ func (p *Processor) buy(ctx context.Context, r Redemption) ([]string, error) {
 			return p.settle(ctx, r.ID, ReasonProviderDeclined, nil)
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("redemption %s: %w", r.ID, ctx.Err())
-		case attempts >= p.opts.Attempts:
+		case attempts >= p.opts.Attempts && errors.Is(callErr, ErrUnavailable):
 			p.log.Warn("gift card provider unavailable; releasing the hold", "redemption", r.ID, "attempts", attempts, "err", callErr)
 			return p.settle(ctx, r.ID, ReasonProviderUnavailable, nil)
+		case attempts >= p.opts.Attempts:
+			p.log.Error("gift card provider gave no definite answer; the redemption stays held and is asked again later",
+				"redemption", r.ID, "attempts", attempts, "err", callErr)
+			p.undecided.Inc()
+			return nil, fmt.Errorf("redemption %s: no definite answer from the provider after %d attempts: %w", r.ID, attempts, callErr)
 		}
 		p.log.Info("gift card provider call failed; retrying with the same key", "redemption", r.ID, "attempt", attempts, "err", callErr)
 		select {
@@ -233,7 +261,7 @@ func (p *Processor) providerOf(ctx context.Context, brandID string) (Brand, Prov
 func (p *Processor) call(ctx context.Context, brand Brand, provider Provider, r Redemption) (Card, error) {
 	if provider == nil {
 		p.latency.WithLabelValues(brand.Provider, "unavailable").Observe(0)
-		return Card{}, fmt.Errorf("no provider %q is configured", brand.Provider)
+		return Card{}, fmt.Errorf("no provider %q is configured: %w", brand.Provider, ErrUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
 	defer cancel()
@@ -260,8 +288,17 @@ func (p *Processor) settle(ctx context.Context, id, reason string, card *Card) (
 	var out Redemption // stays zero (not final) unless settled here
 	err := p.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := p.store.redemption(ctx, tx, "", id, true)
-		if err != nil || r.Status != StatusProcessing {
+		if err != nil {
 			return err
+		}
+		if r.Status != StatusProcessing {
+			if card != nil && r.Status != StatusCompleted {
+				// Cannot happen while only definite answers release; if it
+				// does, a card was bought and not delivered: say so loudly.
+				p.log.Error("gift card issued for a redemption already released", "redemption", r.ID, "status", r.Status)
+				p.undecided.Inc()
+			}
+			return nil
 		}
 		if err := p.store.ledger.Settle(ctx, tx, ledger.SettleRequest{WorkspaceID: r.workspaceID, RedemptionID: r.ID,
 			WalletID: r.WalletID, Amount: r.Amount, Currency: r.Currency, Capture: card != nil}); err != nil {
@@ -300,7 +337,7 @@ func (p *Processor) finish(ctx context.Context, tx pgx.Tx, r Redemption, reason 
 	if card == nil {
 		event = EventFailed
 	}
-	deliveries, err := p.store.ledger.RecordOutcome(ctx, tx, r.workspaceID, r.ID, event, r.withoutCard())
+	deliveries, err := p.store.ledger.RecordOutcome(ctx, tx, r.workspaceID, r.ID, event, r.WithoutCard())
 	if err != nil {
 		return Redemption{}, nil, err
 	}
@@ -337,8 +374,10 @@ func (p *Processor) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 }
 
 // Stale lists the redemptions a worker lost: not final, and untouched for
-// relayAfter plus a provider call's timeout (a live worker touches a
-// redemption at every provider attempt).
+// relayAfter plus the longest a live worker goes without touching one (it
+// does at every provider attempt), so a live buy loop is never doubled.
+// Were one doubled, both would ask with the same key and settle under
+// the redemption's lock: one card, one capture.
 func (p *Processor) Stale(ctx context.Context, relayAfter time.Duration, limit int) ([]string, error) {
-	return p.store.Open(ctx, relayAfter+p.opts.Timeout, limit)
+	return p.store.Open(ctx, relayAfter+p.touchGap(), limit)
 }

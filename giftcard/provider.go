@@ -31,11 +31,21 @@ type Card struct {
 	ExpiresAt *time.Time
 }
 
-// ErrDeclined is a provider refusing the card for good: the redemption
-// fails with provider_declined. Any other error is the provider being
-// unavailable (a timeout, a refused connection, a 5xx): retried with the
-// same key, then provider_unavailable.
-var ErrDeclined = errors.New("provider declined the card")
+// What a provider's error means for the money:
+//   - ErrDeclined: the provider refused the card for good; the hold is
+//     released (provider_declined).
+//   - ErrUnavailable: the provider did nothing with this call (refused the
+//     connection, answered 503 before accepting it): retried with the same
+//     key, and once the attempts are spent the hold is released
+//     (provider_unavailable).
+//   - anything else (a timeout, a dropped connection): the card may have
+//     been issued. Retried with the same key, and the hold is never
+//     released on such an answer: it stays until the provider answers for
+//     the key, so a card bought is a card paid for.
+var (
+	ErrDeclined    = errors.New("provider declined the card")
+	ErrUnavailable = errors.New("provider unavailable; the call did nothing")
+)
 
 // idempotencyKey is the provider-side key of a redemption: the same for
 // every call about it, from any worker, before or after a restart.

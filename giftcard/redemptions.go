@@ -75,8 +75,8 @@ type Redemption struct {
 // Final reports whether the redemption has its outcome.
 func (r Redemption) Final() bool { return r.Status == StatusCompleted || r.Status == StatusFailed }
 
-// withoutCard is the redemption as lists and events show it.
-func (r Redemption) withoutCard() Redemption {
+// WithoutCard is the redemption as lists, events and read keys see it.
+func (r Redemption) WithoutCard() Redemption {
 	r.Code, r.PIN, r.ExpiresAt = nil, nil, nil
 	return r
 }
@@ -249,7 +249,7 @@ func (s *Store) Redemptions(ctx context.Context, workspaceID string, f Filter, c
 		return nil, fmt.Errorf("list redemptions: %w", err)
 	}
 	for i := range list {
-		list[i] = list[i].withoutCard()
+		list[i] = list[i].WithoutCard()
 	}
 	return list, nil
 }

@@ -62,39 +62,37 @@ func (s *Sandbox) Issue(ctx context.Context, req IssueRequest) (Card, error) {
 	if err := s.injectFault(ctx); err != nil {
 		return Card{}, err
 	}
+	// One statement remembers the call and, when this call issues the
+	// card, when: Declines never issues, Slow from its second call on,
+	// every other brand at once.
+	issuesFirst := req.BrandID != BrandSandboxDeclines && req.BrandID != BrandSandboxSlow
+	issuesLater := req.BrandID != BrandSandboxDeclines
 	var (
 		calls    int
 		brand    string
 		amount   int64
 		issuedAt *time.Time
 	)
-	err := s.pool.QueryRow(ctx, `INSERT INTO sandbox_cards (idempotency_key, brand_id, amount, currency)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (idempotency_key) DO UPDATE SET calls = sandbox_cards.calls + 1
-		RETURNING calls, brand_id, amount, issued_at`, req.IdempotencyKey, req.BrandID, req.Amount, req.Currency).
+	err := s.pool.QueryRow(ctx, `INSERT INTO sandbox_cards AS s (idempotency_key, brand_id, amount, currency, issued_at)
+		VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN date_trunc('second', now()) END)
+		ON CONFLICT (idempotency_key) DO UPDATE SET calls = s.calls + 1,
+			issued_at = COALESCE(s.issued_at, CASE WHEN $6 AND s.brand_id = EXCLUDED.brand_id AND s.amount = EXCLUDED.amount
+				THEN date_trunc('second', now()) END)
+		RETURNING calls, brand_id, amount, issued_at`,
+		req.IdempotencyKey, req.BrandID, req.Amount, req.Currency, issuesFirst, issuesLater).
 		Scan(&calls, &brand, &amount, &issuedAt)
 	if err != nil {
 		return Card{}, fmt.Errorf("sandbox: %w", err)
 	}
-	if brand != req.BrandID || amount != req.Amount {
+	switch {
+	case brand != req.BrandID || amount != req.Amount:
 		// A provider refuses a key reused for another card.
 		return Card{}, fmt.Errorf("sandbox: key reused for another card: %w", ErrDeclined)
-	}
-	switch req.BrandID {
-	case BrandSandboxDeclines:
+	case req.BrandID == BrandSandboxDeclines:
 		return Card{}, fmt.Errorf("sandbox: %w", ErrDeclined)
-	case BrandSandboxSlow:
-		if calls == 1 && issuedAt == nil {
-			<-ctx.Done()
-			return Card{}, fmt.Errorf("sandbox: first call for a key: %w", ctx.Err())
-		}
-	}
-	if issuedAt == nil {
-		err := s.pool.QueryRow(ctx, `UPDATE sandbox_cards SET issued_at = COALESCE(issued_at, date_trunc('second', now()))
-			WHERE idempotency_key = $1 RETURNING issued_at`, req.IdempotencyKey).Scan(&issuedAt)
-		if err != nil {
-			return Card{}, fmt.Errorf("sandbox: issue: %w", err)
-		}
+	case issuedAt == nil: // Sandbox Slow's first call
+		<-ctx.Done()
+		return Card{}, fmt.Errorf("sandbox: first call for a key: %w", ctx.Err())
 	}
 	return s.card(req.IdempotencyKey, *issuedAt), nil
 }
@@ -122,7 +120,7 @@ func (s *Sandbox) injectFault(ctx context.Context) error {
 	s.mu.Unlock()
 	switch {
 	case roll < s.faults.Unavailable:
-		return fmt.Errorf("sandbox: injected outage")
+		return fmt.Errorf("sandbox: injected outage: %w", ErrUnavailable)
 	case roll < s.faults.Unavailable+s.faults.Timeout:
 		<-ctx.Done()
 		return fmt.Errorf("sandbox: injected hang: %w", ctx.Err())

@@ -17,7 +17,7 @@ func queueAccountInsert(b *pgx.Batch, workspaceID string, ids []int64, kinds, cu
 	b.Queue(`INSERT INTO ledger_accounts (id, workspace_id, kind, currency)
 		SELECT COALESCE(NULLIF(u.id, 0), nextval(pg_get_serial_sequence('ledger_accounts', 'id'))), $1, u.kind, u.currency
 		FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(id, kind, currency)
-		ON CONFLICT (workspace_id, kind, currency) WHERE kind <> 'wallet' DO NOTHING`, workspaceID, ids, kinds, currencies)
+		ON CONFLICT (workspace_id, kind, currency, shard) WHERE kind <> 'wallet' DO NOTHING`, workspaceID, ids, kinds, currencies)
 }
 
 // ensureLaneAccounts creates the partner balance and the ledger's edge

@@ -397,7 +397,7 @@ func groupBatchIDs(group []pending) []string {
 }
 
 // lockGroup locks, in one round trip and each kind in id order, the wallet
-// accounts, the lanes' edge accounts, the campaigns and the batches the
+// accounts, the lanes' funding accounts, the campaigns and the batches the
 // group touches. It returns the lanes' funding accounts by lane.
 func lockGroup(ctx context.Context, tx pgx.Tx, lanes map[int64]*lane, group []pending) (
 	map[int64]*account, map[int64]*account, map[string]*campaignState, map[string]*batchState, error) {
@@ -423,8 +423,10 @@ func lockGroup(ctx context.Context, tx pgx.Tx, lanes map[int64]*lane, group []pe
 	var b pgx.Batch
 	accounts := make(map[int64]*account)
 	funding := make(map[int64]*account, len(lanes))
-	// Wallets, then the edges: every group takes them in this order, and
-	// a lane's edges only ever under its lane's lock.
+	// Wallets, then the lanes' funding accounts (the only edge a group
+	// posts to: settlement and clearing are the redemption steps'), in
+	// this order in every group, and a funding account only ever under its
+	// lane's lock.
 	lockAccounts := func(rows pgx.Rows) error {
 		for rows.Next() {
 			a := &account{}
@@ -443,7 +445,7 @@ func lockGroup(ctx context.Context, tx pgx.Tx, lanes map[int64]*lane, group []pe
 		WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE`, accountIDs).Query(lockAccounts)
 	b.Queue(`SELECT a.id, a.kind, a.balance, a.workspace_id, a.currency FROM ledger_accounts a
 		JOIN unnest($1::text[], $2::text[]) AS e(ws, cur) ON a.workspace_id = e.ws AND a.currency = e.cur
-		WHERE a.kind IN ('funding', 'settlement') ORDER BY a.id FOR NO KEY UPDATE`, laneWS, laneCur).Query(lockAccounts)
+		WHERE a.kind = 'funding' ORDER BY a.id FOR NO KEY UPDATE`, laneWS, laneCur).Query(lockAccounts)
 	campaigns := make(map[string]*campaignState)
 	if len(campaignIDs) > 0 {
 		b.Queue(`SELECT id, status, budget, credited, debited, starts_at, ends_at

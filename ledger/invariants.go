@@ -39,11 +39,18 @@ var invariantQueries = []store.Rule{
 		LEFT JOIN (SELECT wallet_id, sum(CASE type WHEN 'redemption_hold' THEN amount ELSE -amount END) AS open
 			FROM transactions WHERE redemption_id IS NOT NULL GROUP BY wallet_id) s ON s.wallet_id = w.id
 		WHERE a.held <> COALESCE(s.open, 0) LIMIT 10`},
-	{Name: "only wallets hold, and a clearing account holds what its wallets hold", SQL: `
-		SELECT c.id, c.balance - COALESCE(s.held, 0) FROM ledger_accounts c
-		LEFT JOIN (SELECT workspace_id, currency, sum(held) AS held FROM ledger_accounts WHERE kind = 'wallet'
-			GROUP BY workspace_id, currency) s ON s.workspace_id = c.workspace_id AND s.currency = c.currency
-		WHERE (c.kind = 'clearing' AND c.balance <> COALESCE(s.held, 0)) OR (c.kind <> 'wallet' AND c.held <> 0) LIMIT 10`},
+	{Name: "only wallets hold, and a lane's clearing accounts hold what its wallets hold", SQL: `
+		(SELECT workspace_id || ' ' || currency, COALESCE(c.balance, 0) - COALESCE(w.held, 0)
+		FROM (SELECT workspace_id, currency, sum(held) AS held FROM ledger_accounts WHERE kind = 'wallet' GROUP BY 1, 2) w
+		FULL JOIN (SELECT workspace_id, currency, sum(balance) AS balance FROM ledger_accounts WHERE kind = 'clearing' GROUP BY 1, 2) c
+			USING (workspace_id, currency)
+		WHERE COALESCE(c.balance, 0) <> COALESCE(w.held, 0) LIMIT 10)
+		UNION ALL
+		(SELECT id::text, held FROM ledger_accounts WHERE kind <> 'wallet' AND held <> 0 LIMIT 10)`},
+	{Name: "each wallet's steps go through its shard's clearing account", SQL: `
+		SELECT e.id, a.shard FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id AND a.kind = 'clearing'
+		JOIN transactions t ON t.id = e.transaction_id JOIN wallets w ON w.id = t.wallet_id
+		WHERE a.shard <> w.account_id % 16 LIMIT 10`},
 	{Name: "a redemption is held once, then captured or released at most once", SQL: `
 		SELECT redemption_id, count(*) FROM transactions WHERE redemption_id IS NOT NULL GROUP BY redemption_id
 		HAVING count(*) FILTER (WHERE type = 'redemption_hold') <> 1

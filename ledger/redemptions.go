@@ -20,9 +20,11 @@ import (
 // statement.
 //
 // Locks are taken in one order by every path: the wallet's account, then
-// the lane's clearing account, then its settlement account, then the
-// campaign; apply groups take wallets before edges and campaigns too, and
-// no step ever locks a partner balance. Events come last (RecordOutcome).
+// the lane's clearing account, then its settlement account (both in the
+// wallet's shard), then the campaign; apply groups take wallets before
+// funding accounts and campaigns too, never a clearing or settlement
+// account, and no step ever locks a partner balance. Events come last
+// (RecordOutcome).
 
 // Failure reasons of a redemption the ledger decides.
 const (
@@ -78,7 +80,7 @@ func (l *Ledger) Hold(ctx context.Context, tx pgx.Tx, r HoldRequest) (string, er
 	case wallet.balance < r.Amount:
 		return ReasonInsufficientFunds, nil
 	}
-	edges, err := lockStepEdges(ctx, tx, r.WorkspaceID, r.Currency, "clearing")
+	edges, err := lockStepEdges(ctx, tx, r.WorkspaceID, r.Currency, edgeShard(wallet.id), "clearing")
 	if err != nil {
 		return "", fmt.Errorf("hold %s: %w", r.RedemptionID, err)
 	}
@@ -124,7 +126,7 @@ func (l *Ledger) Settle(ctx context.Context, tx pgx.Tx, r SettleRequest) error {
 	if r.Capture {
 		kinds = append(kinds, "settlement")
 	}
-	edges, err := lockStepEdges(ctx, tx, r.WorkspaceID, r.Currency, kinds...)
+	edges, err := lockStepEdges(ctx, tx, r.WorkspaceID, r.Currency, edgeShard(wallet.id), kinds...)
 	if err != nil {
 		return fmt.Errorf("settle %s: %w", r.RedemptionID, err)
 	}
@@ -151,15 +153,25 @@ type stepEdges struct {
 	clearing, settlement account
 }
 
-// lockStepEdges locks the named edge accounts of a workspace's lane, in
-// id order, and reads (never locks) its partner balance's id.
-func lockStepEdges(ctx context.Context, tx pgx.Tx, workspaceID string, cur Currency, kinds ...string) (stepEdges, error) {
+// edgeShards is how many clearing and settlement accounts a lane's
+// redemption steps spread over (see migration 0009): a wallet's steps all
+// go through the shard of its account id.
+const edgeShards = 16
+
+func edgeShard(walletAccount int64) int16 { return int16(walletAccount % edgeShards) }
+
+// lockStepEdges locks the named edge accounts of a workspace's lane in one
+// shard, in id order, making the shard's accounts when first used, and
+// reads (never locks) the lane's partner balance's id.
+func lockStepEdges(ctx context.Context, tx pgx.Tx, workspaceID string, cur Currency, shard int16, kinds ...string) (stepEdges, error) {
 	var e stepEdges
 	var b pgx.Batch
+	b.Queue(`INSERT INTO ledger_accounts (workspace_id, kind, currency, shard) SELECT $1, unnest($3::text[]), $2, $4
+		ON CONFLICT (workspace_id, kind, currency, shard) WHERE kind <> 'wallet' DO NOTHING`, workspaceID, cur, kinds, shard)
 	b.Queue(`SELECT id FROM ledger_accounts WHERE workspace_id = $1 AND currency = $2 AND kind = 'partner'`,
 		workspaceID, cur).QueryRow(func(row pgx.Row) error { return row.Scan(&e.lane) })
 	b.Queue(`SELECT id, kind, balance FROM ledger_accounts WHERE workspace_id = $1 AND currency = $2 AND kind = ANY ($3)
-		ORDER BY id FOR NO KEY UPDATE`, workspaceID, cur, kinds).Query(func(rows pgx.Rows) error {
+		AND shard = $4 ORDER BY id FOR NO KEY UPDATE`, workspaceID, cur, kinds, shard).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var a account
 			if err := rows.Scan(&a.id, &a.kind, &a.balance); err != nil {

@@ -67,18 +67,28 @@ CREATE INDEX redemptions_wallet ON redemptions (wallet_id, id);
 CREATE INDEX redemptions_open ON redemptions (updated_at) WHERE status IN ('pending', 'processing');
 
 -- 3. The money. A hold moves the amount from the wallet to its workspace's
--- clearing account in the wallet's currency (one per lane, like the
--- funding and settlement edges) and adds it to the wallet account's held;
--- a capture moves it on to settlement, a release back to the wallet. Each
+-- clearing account in the wallet's currency (an edge of the lane, like
+-- funding and settlement) and adds it to the wallet account's held; a
+-- capture moves it on to settlement, a release back to the wallet. Each
 -- step is a completed transaction with one pair of entries, tied to its
 -- redemption, at most one of each kind per redemption; steps have no
 -- referenceId of their own (the redemption has it).
+--
+-- Each step commits on its own, and a row every step of a workspace
+-- updated would let only one commit at a time through (measured: 220
+-- redemptions/s, every other connection waiting on the row). So a lane's
+-- clearing and settlement accounts are split in shards, a wallet's steps
+-- always in shard (its account id mod 16), made when first used; shard 0
+-- is every other edge's.
 ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_kind_check,
     ADD CONSTRAINT ledger_accounts_kind_check CHECK (kind IN ('partner', 'wallet', 'funding', 'settlement', 'clearing')),
-    ADD COLUMN held bigint NOT NULL DEFAULT 0 CONSTRAINT ledger_accounts_held_not_negative CHECK (held >= 0);
+    ADD COLUMN held bigint NOT NULL DEFAULT 0 CONSTRAINT ledger_accounts_held_not_negative CHECK (held >= 0),
+    ADD COLUMN shard smallint NOT NULL DEFAULT 0 CONSTRAINT ledger_accounts_shard_in_range CHECK (shard BETWEEN 0 AND 63);
+DROP INDEX ledger_accounts_edges;
+CREATE UNIQUE INDEX ledger_accounts_edges ON ledger_accounts (workspace_id, kind, currency, shard) WHERE kind <> 'wallet';
 INSERT INTO ledger_accounts (workspace_id, kind, currency)
     SELECT workspace_id, 'clearing', currency FROM ledger_accounts WHERE kind = 'partner'
-    ON CONFLICT (workspace_id, kind, currency) WHERE kind <> 'wallet' DO NOTHING;
+    ON CONFLICT (workspace_id, kind, currency, shard) WHERE kind <> 'wallet' DO NOTHING;
 
 ALTER TABLE transactions DROP CONSTRAINT transactions_type_check,
     ADD CONSTRAINT transactions_type_check
@@ -144,6 +154,9 @@ ALTER TABLE transactions DROP CONSTRAINT transactions_steps_belong_to_redemption
     DROP COLUMN redemption_id,
     DROP CONSTRAINT transactions_type_check,
     ADD CONSTRAINT transactions_type_check CHECK (type IN ('credit', 'debit', 'funding'));
-DELETE FROM ledger_accounts a WHERE kind = 'clearing' AND NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.account_id = a.id);
-ALTER TABLE ledger_accounts DROP COLUMN held, DROP CONSTRAINT ledger_accounts_kind_check,
+DELETE FROM ledger_accounts a WHERE (kind = 'clearing' OR shard <> 0)
+    AND NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.account_id = a.id);
+DROP INDEX ledger_accounts_edges;
+CREATE UNIQUE INDEX ledger_accounts_edges ON ledger_accounts (workspace_id, kind, currency) WHERE kind <> 'wallet';
+ALTER TABLE ledger_accounts DROP COLUMN held, DROP COLUMN shard, DROP CONSTRAINT ledger_accounts_kind_check,
     ADD CONSTRAINT ledger_accounts_kind_check CHECK (kind IN ('partner', 'wallet', 'funding', 'settlement'));

@@ -24,6 +24,9 @@ type Enqueuer struct {
 	// Redis failed.
 	downUntil atomic.Int64
 	lanes     laneWakeups
+	// RedemptionTimeout bounds a redemption task's run: every provider call
+	// and pause of it (set once, before use).
+	RedemptionTimeout time.Duration
 }
 
 // Bounds of an enqueue.
@@ -126,18 +129,25 @@ func (e *Enqueuer) RelayDelivery(ctx context.Context, id string, bucket int64) e
 	return e.Enqueue(ctx, NewWebhookDeliver(id, fmt.Sprintf("relay:%s:%d", id, bucket), time.Time{}))
 }
 
-// redemptionTimeout bounds a redemption task's run; generous, since a
-// run that outlives it is retried, and the provider's key keeps that safe.
-const redemptionTimeout = 5 * time.Minute
+// redemptionTimeoutDefault bounds a redemption task's run unless the
+// process sets RedemptionTimeout (from the provider settings).
+const redemptionTimeoutDefault = 5 * time.Minute
 
 // RedemptionAccepted wakes the worker for a committed pending redemption.
 func (e *Enqueuer) RedemptionAccepted(ctx context.Context, id string) {
-	e.enqueueOrLog(ctx, NewRedemptionProcess(id, id, redemptionTimeout))
+	e.enqueueOrLog(ctx, NewRedemptionProcess(id, id, e.redemptionTimeout()))
 }
 
 // RelayRedemption enqueues an open redemption again.
 func (e *Enqueuer) RelayRedemption(ctx context.Context, id string, bucket int64) error {
-	return e.Enqueue(ctx, NewRedemptionProcess(id, fmt.Sprintf("relay:%s:%d", id, bucket), redemptionTimeout))
+	return e.Enqueue(ctx, NewRedemptionProcess(id, fmt.Sprintf("relay:%s:%d", id, bucket), e.redemptionTimeout()))
+}
+
+func (e *Enqueuer) redemptionTimeout() time.Duration {
+	if e.RedemptionTimeout > 0 {
+		return e.RedemptionTimeout
+	}
+	return redemptionTimeoutDefault
 }
 
 func deliveryAttemptTaskID(id string, attempt int) string { return fmt.Sprintf("%s:%d", id, attempt) }

@@ -1,0 +1,172 @@
+package consumerui_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/orbt/orbt/testenv"
+	"github.com/orbt/orbt/teststack"
+)
+
+// visitor is a browser without JavaScript: cookies, no redirects followed.
+type visitor struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newVisitor(t *testing.T, base string) *visitor {
+	jar, _ := cookiejar.New(nil)
+	return &visitor{t: t, base: base, c: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (v *visitor) do(method, path string, form url.Values, header http.Header) (int, http.Header, string) {
+	v.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	u := path
+	if !strings.HasPrefix(u, "http") {
+		u = v.base + path
+	}
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, vals := range header {
+		req.Header[k] = vals
+	}
+	res, err := v.c.Do(req)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, string(b)
+}
+
+var formField = regexp.MustCompile(`name="(csrf|walletId|referenceId)" value="([^"]*)"`)
+
+// redeemForm reads the home page's redeem form (the first wallet's).
+func (v *visitor) redeemForm() url.Values {
+	v.t.Helper()
+	status, _, page := v.do("GET", "/c/", nil, nil)
+	if status != 200 {
+		v.t.Fatalf("home: %d", status)
+	}
+	form := url.Values{}
+	for _, m := range formField.FindAllStringSubmatch(page, -1) {
+		if form.Get(m[1]) == "" {
+			form.Set(m[1], m[2])
+		}
+	}
+	return form
+}
+
+func stackFor(t *testing.T, o teststack.Options) *teststack.Stack {
+	t.Helper()
+	s, err := teststack.New(db.Pool, testenv.AsynqRedis(testenv.Redis(t, redisDB)), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// The redeem form redeems once however often it is sent, only with its
+// session's CSRF token, and never from another site; no path value
+// reaches the database unchecked.
+func TestRedeemFormIsSafe(t *testing.T) {
+	s := stackFor(t, teststack.Options{})
+	ada := newConsumer(t, s, "Ada", 5_000)
+	link, _ := ada.link(t, 0)
+	v := newVisitor(t, s.URL)
+	if status, h, _ := v.do("GET", link, nil, nil); status != http.StatusSeeOther || h.Get("Location") != "/c/" {
+		t.Fatalf("opening the link: %d %v", status, h)
+	}
+	form := v.redeemForm()
+	form.Set("brandId", "sandbox-coffee")
+	form.Set("amount", "5")
+
+	refused := []struct {
+		name   string
+		change func(url.Values) url.Values
+		header http.Header
+		status int
+	}{
+		{"no CSRF token", func(f url.Values) url.Values { f.Del("csrf"); return f }, nil, 403},
+		{"a forged token", func(f url.Values) url.Values { f.Set("csrf", strings.Repeat("A", 43)); return f }, nil, 403},
+		{"another site", func(f url.Values) url.Values { return f }, http.Header{"Origin": {"https://evil.example"}}, 403},
+		{"NUL in referenceId", func(f url.Values) url.Values { f.Set("referenceId", "consumer-a\x00b"); return f }, nil, 400},
+		{"another wallet", func(f url.Values) url.Values { f.Set("walletId", "wal_other"); return f }, nil, 400},
+	}
+	for _, tc := range refused {
+		f := url.Values{}
+		for k, vals := range form {
+			f[k] = append([]string(nil), vals...)
+		}
+		if status, _, _ := v.do("POST", "/c/redeem", tc.change(f), tc.header); status != tc.status {
+			t.Errorf("%s: %d, want %d", tc.name, status, tc.status)
+		}
+	}
+	for _, path := range []string{"/c/redemptions/%00", "/c/redemptions/%ff", "/c/l/%00"} {
+		if status, _, _ := v.do("GET", path, nil, nil); status != 404 {
+			t.Errorf("GET %s: %d, want 404", path, status)
+		}
+	}
+
+	// The same form sent three times redeems once.
+	var first string
+	for range 3 {
+		status, h, _ := v.do("POST", "/c/redeem", form, http.Header{"Origin": {s.URL}})
+		if status != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/c/redemptions/red_") {
+			t.Fatalf("redeem: %d %v", status, h)
+		}
+		if first == "" {
+			first = h.Get("Location")
+		} else if h.Get("Location") != first {
+			t.Fatalf("a double submit made a second redemption: %s and %s", first, h.Get("Location"))
+		}
+	}
+	var list struct{ Data []struct{ ID, Status string } }
+	mustOK(t)(ada.api.Call(context.Background(), "GET", "/v1/redemptions", nil, 200, &list))
+	if len(list.Data) != 1 {
+		t.Fatalf("%d redemptions after a triple submit (and refused forms), want 1", len(list.Data))
+	}
+	if status, _, page := v.do("GET", first, nil, nil); status != 200 || !strings.Contains(page, `id="code"`) {
+		t.Fatalf("progress page: %d", status)
+	}
+	if err := s.App.GiftCards.CheckInvariants(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Pages are rate limited per client address, with Retry-After.
+func TestPagesAreRateLimited(t *testing.T) {
+	s := stackFor(t, teststack.Options{NoWorker: true}) // a process of its own: its own limiter
+	v := newVisitor(t, s.URL)
+	limited := 0
+	for range 100 {
+		status, h, page := v.do("GET", "/c/l/no-such-token", nil, nil)
+		if status == http.StatusTooManyRequests {
+			limited++
+			if h.Get("Retry-After") == "" || !strings.Contains(page, "Slow down") {
+				t.Fatalf("429 without Retry-After or its page: %v", h)
+			}
+		}
+	}
+	if limited == 0 {
+		t.Fatal("100 link openings in a row were never limited")
+	}
+}
