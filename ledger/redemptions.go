@@ -20,11 +20,11 @@ import (
 // statement.
 //
 // Locks are taken in one order by every path: the wallet's account, then
-// the lane's clearing account, then its settlement account (both in the
-// wallet's shard), then the campaign; apply groups take wallets before
-// funding accounts and campaigns too, never a clearing or settlement
-// account, and no step ever locks a partner balance. Events come last
-// (RecordOutcome).
+// the lane's clearing and settlement accounts of the wallet's shard (in id
+// order, in one statement), then the campaign; apply groups take wallets
+// before funding accounts and campaigns too, never a clearing or
+// settlement account, and no step ever locks a partner balance. Events
+// come last (RecordOutcome).
 
 // Failure reasons of a redemption the ledger decides.
 const (
@@ -164,12 +164,38 @@ func edgeShard(walletAccount int64) int16 { return int16(walletAccount % edgeSha
 // shard, in id order, making the shard's accounts when first used, and
 // reads (never locks) the lane's partner balance's id.
 func lockStepEdges(ctx context.Context, tx pgx.Tx, workspaceID string, cur Currency, shard int16, kinds ...string) (stepEdges, error) {
+	e, err := readStepEdges(ctx, tx, workspaceID, cur, shard, kinds)
+	if err == nil && (e.clearing.id == 0 || (slices.Contains(kinds, "settlement") && e.settlement.id == 0)) {
+		// The shard's first step. (Not tried on every step: an insert
+		// that conflicts waits for whoever holds the row, like the lock.)
+		_, err = tx.Exec(ctx, `INSERT INTO ledger_accounts (workspace_id, kind, currency, shard)
+			SELECT $1, unnest($3::text[]), $2, $4
+			ON CONFLICT (workspace_id, kind, currency, shard) WHERE kind <> 'wallet' DO NOTHING`, workspaceID, cur, kinds, shard)
+		if err == nil {
+			e, err = readStepEdges(ctx, tx, workspaceID, cur, shard, kinds)
+		}
+	}
+	if err != nil {
+		return e, fmt.Errorf("lock %v of %s %s: %w", kinds, workspaceID, cur, err)
+	}
+	if e.lane == 0 || e.clearing.id == 0 || (slices.Contains(kinds, "settlement") && e.settlement.id == 0) {
+		return e, fmt.Errorf("%w: %s %s has no partner balance or %v account", ErrInvariant, workspaceID, cur, kinds)
+	}
+	return e, nil
+}
+
+func readStepEdges(ctx context.Context, tx pgx.Tx, workspaceID string, cur Currency, shard int16, kinds []string) (stepEdges, error) {
 	var e stepEdges
 	var b pgx.Batch
-	b.Queue(`INSERT INTO ledger_accounts (workspace_id, kind, currency, shard) SELECT $1, unnest($3::text[]), $2, $4
-		ON CONFLICT (workspace_id, kind, currency, shard) WHERE kind <> 'wallet' DO NOTHING`, workspaceID, cur, kinds, shard)
 	b.Queue(`SELECT id FROM ledger_accounts WHERE workspace_id = $1 AND currency = $2 AND kind = 'partner'`,
-		workspaceID, cur).QueryRow(func(row pgx.Row) error { return row.Scan(&e.lane) })
+		workspaceID, cur).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(&e.lane); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
 	b.Queue(`SELECT id, kind, balance FROM ledger_accounts WHERE workspace_id = $1 AND currency = $2 AND kind = ANY ($3)
 		AND shard = $4 ORDER BY id FOR NO KEY UPDATE`, workspaceID, cur, kinds, shard).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
@@ -186,13 +212,7 @@ func lockStepEdges(ctx context.Context, tx pgx.Tx, workspaceID string, cur Curre
 		}
 		return rows.Err()
 	})
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return e, fmt.Errorf("lock %v of %s %s: %w", kinds, workspaceID, cur, store.NoRows(err, ErrInvariant))
-	}
-	if e.clearing.id == 0 || (slices.Contains(kinds, "settlement") && e.settlement.id == 0) {
-		return e, fmt.Errorf("%w: %s %s has no %v account", ErrInvariant, workspaceID, cur, kinds)
-	}
-	return e, nil
+	return e, tx.SendBatch(ctx, &b).Close()
 }
 
 // redemptionStep is one completed step transaction about to be written.
