@@ -2,8 +2,11 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/testenv"
 	"github.com/orbt/orbt/teststack"
+	"github.com/orbt/orbt/webhooksig"
 )
 
 var sandboxBrands = []string{giftcard.BrandSandboxCoffee, giftcard.BrandSandboxBooks, giftcard.BrandSandboxDeclines, giftcard.BrandSandboxSlow}
@@ -278,4 +282,50 @@ func TestUnavailableProviderReleasesTheHold(t *testing.T) {
 		t.Fatalf("wallet: %s", wr.raw)
 	}
 	assertGiftCardInvariants(t, down)
+}
+
+// Redemption outcomes reach a subscribed endpoint as signed webhooks,
+// without the card.
+func TestRedemptionOutcomesAreDeliveredAsWebhooks(t *testing.T) {
+	s := getStack(t)
+	p, w := newRedeemer(t, s.URL, 100_000, 5_000, giftcard.BrandSandboxCoffee, giftcard.BrandSandboxDeclines)
+	var mu sync.Mutex
+	var headers []http.Header
+	var bodies [][]byte
+	rcv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		headers, bodies = append(headers, r.Header.Clone()), append(bodies, body)
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+	ep := expect(t, p.call("POST", "/v1/webhook-endpoints", map[string]any{
+		"url": rcv.URL, "events": []string{"redemption.completed", "redemption.failed"}}), 201)
+
+	done := p.redeem(store.NewID("order"), w, giftcard.BrandSandboxCoffee, 1_000)
+	declined := p.redeem(store.NewID("order"), w, giftcard.BrandSandboxDeclines, 1_000)
+	if done.str("code") == "" || declined.str("failureReason") != "provider_declined" {
+		t.Fatalf("redemptions: %s %s", done.raw, declined.raw)
+	}
+	waitDeliveries(t, p, ep.str("id"), 2)
+	mu.Lock()
+	defer mu.Unlock()
+	types := map[string]string{}
+	for i, body := range bodies {
+		if err := webhooksig.Verify(body, headers[i], ep.str("secret")); err != nil {
+			t.Fatalf("delivery %d does not verify: %v", i, err)
+		}
+		if strings.Contains(string(body), done.str("code")) || strings.Contains(string(body), `"pin"`) {
+			t.Fatalf("a webhook carries the card: %s", body)
+		}
+		var ev struct {
+			Type string
+			Data struct{ ID string }
+		}
+		json.Unmarshal(body, &ev)
+		types[ev.Data.ID] = ev.Type
+	}
+	if types[done.str("id")] != "redemption.completed" || types[declined.str("id")] != "redemption.failed" {
+		t.Fatalf("delivered %v", types)
+	}
 }
