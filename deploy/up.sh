@@ -76,7 +76,9 @@ bin/orbt fund --workspace "$workspace" --currency USD --amount 100000000 --refer
 # Gift cards: the four sandbox brands enabled for the demo workspace, and a
 # demo consumer (created once) with $50.00 in a standard USD wallet and a
 # fresh link to the consumer pages.
-json_id() { grep -o "\"id\":\"$1_[^\"]*\"" | head -n 1 | cut -d'"' -f4; }
+# The first "id" of the given prefix in a JSON answer; empty when none
+# (never a failure, which set -e would end the script on).
+json_id() { { grep -o "\"id\":\"$1_[^\"]*\"" || true; } | head -n 1 | cut -d'"' -f4; }
 curl -fsS -o /dev/null -X PUT -H "Authorization: Bearer $ORBT_ADMIN_TOKEN" \
   -d '{"brandIds":["sandbox-coffee","sandbox-books","sandbox-declines","sandbox-slow"]}' "$base/admin/v1/workspaces/$workspace/brands"
 auth="Authorization: Bearer $key"
@@ -90,7 +92,7 @@ if [ -z "$wallet" ]; then
 fi
 curl -fsS -o /dev/null -H "$auth" -H 'Prefer: wait=5' \
   -d "{\"referenceId\":\"demo-consumer-credit-1\",\"type\":\"credit\",\"walletId\":\"$wallet\",\"amount\":5000,\"currency\":\"USD\"}" "$base/v1/transactions"
-link=$(curl -fsS -H "$auth" -d '{}' "$base/v1/consumers/$consumer/links" | grep -o '"url":"[^"]*"' | cut -d'"' -f4)
+link=$(curl -fsS -H "$auth" -d '{}' "$base/v1/consumers/$consumer/links" | { grep -o '"url":"[^"]*"' || true; } | cut -d'"' -f4)
 
 cat <<MSG
 
