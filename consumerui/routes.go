@@ -3,12 +3,14 @@ package consumerui
 import (
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/orbt/orbt/server"
 )
 
 // Routes mounts the consumer pages under /c/.
 func (u *UI) Routes(s *server.Server) {
-	c := s.Engine.Group("/c", securityHeaders, u.rateLimit, u.validParams)
+	c := s.Engine.Group("/c", securityHeaders, gin.CustomRecovery(u.recoverPage), u.rateLimit, u.validParams)
 	c.GET("/assets/style.css", u.style)
 	c.GET("/l/:token", u.open)
 

@@ -137,7 +137,19 @@ func (u *UI) fail(c *gin.Context, err error) {
 		c.Abort()
 		return
 	}
-	u.render(c, e.Status, "error", map[string]any{"Title": "Something went wrong",
+	u.wentWrong(c, e.Status)
+}
+
+// recoverPage answers a panic with the error page, not the API's JSON,
+// and logs it by route (a path may carry a link's token).
+func (u *UI) recoverPage(c *gin.Context, rec any) {
+	u.log.Error("panic", "recovered", rec, "route", c.FullPath())
+	u.wentWrong(c, http.StatusInternalServerError)
+}
+
+// wentWrong is the page of a failure on our side.
+func (u *UI) wentWrong(c *gin.Context, status int) {
+	u.render(c, status, "error", map[string]any{"Title": "Something went wrong",
 		"Message": "We could not load this page. Please try again in a moment."})
 	c.Abort()
 }
