@@ -49,11 +49,19 @@ func (a *App) Handler() (http.Handler, error) {
 	return srv.Handler(), nil
 }
 
-// publicOrigin is the scheme://host[:port] of a URL ("" when it has none).
+// publicOrigin is a URL's origin as a browser sends it in Origin: lower
+// case, without the scheme's default port ("" when it has none).
 func publicOrigin(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return ""
 	}
-	return u.Scheme + "://" + u.Host
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // IPv6
+	}
+	if port == "" || (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		return scheme + "://" + host
+	}
+	return scheme + "://" + host + ":" + port
 }

@@ -71,6 +71,12 @@ func Load() (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("config: ORBT_ENV must be %s or %s", EnvDevelopment, EnvProduction)
 	}
+	if cfg.ProviderAttempts < 1 || cfg.ProviderAttempts > 20 {
+		return Config{}, fmt.Errorf("config: ORBT_PROVIDER_ATTEMPTS must be 1 to 20")
+	}
+	if cfg.ProviderTimeout <= 0 || cfg.ProviderRetryDelay <= 0 {
+		return Config{}, fmt.Errorf("config: ORBT_PROVIDER_TIMEOUT and ORBT_PROVIDER_RETRY_DELAY must be positive")
+	}
 	if cfg.PublicURL == "" {
 		port := "8080"
 		if i := strings.LastIndex(cfg.HTTPAddr, ":"); i >= 0 && i < len(cfg.HTTPAddr)-1 {

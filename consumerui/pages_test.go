@@ -108,6 +108,8 @@ func TestRedeemFormIsSafe(t *testing.T) {
 		{"no CSRF token", func(f url.Values) url.Values { f.Del("csrf"); return f }, nil, 403},
 		{"a forged token", func(f url.Values) url.Values { f.Set("csrf", strings.Repeat("A", 43)); return f }, nil, 403},
 		{"another site", func(f url.Values) url.Values { return f }, http.Header{"Origin": {"https://evil.example"}}, 403},
+		{"a withheld origin and a forged token", func(f url.Values) url.Values { f.Set("csrf", strings.Repeat("B", 43)); return f },
+			http.Header{"Origin": {"null"}}, 403},
 		{"NUL in referenceId", func(f url.Values) url.Values { f.Set("referenceId", "consumer-a\x00b"); return f }, nil, 400},
 		{"another wallet", func(f url.Values) url.Values { f.Set("walletId", "wal_other"); return f }, nil, 400},
 	}
@@ -126,10 +128,15 @@ func TestRedeemFormIsSafe(t *testing.T) {
 		}
 	}
 
-	// The same form sent three times redeems once.
+	// The same form sent three times redeems once (the last time from a
+	// browser that withholds its origin: the token alone decides).
 	var first string
-	for range 3 {
-		status, h, _ := v.do("POST", "/c/redeem", form, http.Header{"Origin": {s.URL}})
+	for i := range 3 {
+		origin := s.URL
+		if i == 2 {
+			origin = "null"
+		}
+		status, h, _ := v.do("POST", "/c/redeem", form, http.Header{"Origin": {origin}})
 		if status != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/c/redemptions/red_") {
 			t.Fatalf("redeem: %d %v", status, h)
 		}

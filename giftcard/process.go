@@ -86,7 +86,7 @@ func NewProcessor(s *Store, opts ProcessorOptions) (*Processor, error) {
 // timeout is set from it.
 func (p *Processor) MaxDuration() time.Duration {
 	d := time.Duration(p.opts.Attempts) * p.opts.Timeout
-	for i, delay := 0, p.opts.RetryDelay; i < p.opts.Attempts; i, delay = i+1, delay*2 {
+	for i, delay := 0, p.opts.RetryDelay; i < p.opts.Attempts; i, delay = i+1, min(delay*2, retryPauseMax) {
 		d += delay
 	}
 	return d + time.Minute
@@ -95,7 +95,11 @@ func (p *Processor) MaxDuration() time.Duration {
 // touchGap is the longest a live buy loop goes without touching its
 // redemption: its longest pause, then a call.
 func (p *Processor) touchGap() time.Duration {
-	return p.opts.RetryDelay<<max(p.opts.Attempts-1, 0) + p.opts.Timeout
+	pause := p.opts.RetryDelay
+	for i := 1; i < p.opts.Attempts && pause < retryPauseMax; i++ {
+		pause *= 2
+	}
+	return min(pause, retryPauseMax) + p.opts.Timeout
 }
 
 // Process moves one redemption on as far as it goes: a pending one is
@@ -112,11 +116,10 @@ func (p *Processor) Process(ctx context.Context, id string) ([]string, error) {
 	counted := false
 	if r.Status == StatusPending {
 		var deliveries []string
-		r, deliveries, err = p.hold(ctx, id)
+		r, counted, deliveries, err = p.hold(ctx, id)
 		if err != nil || r.Status != StatusProcessing {
 			return deliveries, err
 		}
-		counted = true // the hold counted the first provider attempt
 	}
 	if r.Status != StatusProcessing {
 		return nil, nil // final already
@@ -125,12 +128,13 @@ func (p *Processor) Process(ctx context.Context, id string) ([]string, error) {
 }
 
 // hold decides a pending redemption: the brand checks, then the ledger's
-// hold. A failure is final and moves nothing.
-func (p *Processor) hold(ctx context.Context, id string) (Redemption, []string, error) {
-	var deliveries []string
+// hold. A failure is final and moves nothing. heldHere tells whether this
+// call held it (and so counted the first provider attempt), not another
+// worker before it.
+func (p *Processor) hold(ctx context.Context, id string) (r Redemption, heldHere bool, deliveries []string, err error) {
 	var out Redemption
 	failedHere := false
-	err := p.inTx(ctx, func(tx pgx.Tx) error {
+	err = p.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := p.store.redemption(ctx, tx, "", id, true)
 		if err != nil || r.Status != StatusPending {
 			out = r
@@ -159,13 +163,13 @@ func (p *Processor) hold(ctx context.Context, id string) (Redemption, []string, 
 			return fmt.Errorf("redemption %s: hold: %w", r.ID, err)
 		}
 		r.Status = StatusProcessing
-		out = r
+		out, heldHere = r, true
 		return nil
 	})
 	if err == nil && failedHere {
 		p.count(out)
 	}
-	return out, deliveries, err
+	return out, heldHere && err == nil, deliveries, err
 }
 
 // check applies the catalog's rules: the brand is enabled for the
@@ -191,25 +195,27 @@ func (p *Processor) check(ctx context.Context, tx pgx.Tx, r Redemption) (string,
 }
 
 // buy asks the provider for the card of a held redemption, retrying with
-// the same idempotency key after a pause that doubles, and settles:
-// capture on a card; release on a decline, or on an unavailable provider
-// once the attempts (counted in the redemption's row, so across restarts)
-// are spent. An answer that may hide an issued card (a timeout) never
-// releases: past the attempts the run ends with an error and the
-// redemption stays held, asked again by the task's retries and the relay,
-// until the provider answers for the key. Every run asks at least once,
-// so a card issued just before a crash is found and captured.
+// the same idempotency key after a pause that doubles (up to
+// retryPauseMax), and settles: capture on a card, release on a decline.
+// The hold is released as provider_unavailable only when the attempts
+// (counted in the redemption's row, so across restarts) are spent and
+// every one of them was a definite "did nothing" (ErrUnavailable): a call
+// that timed out, or that a crash cut short (counted, never answered), may
+// have bought the card. Then the redemption stays held, the run ends with
+// an error, and the task's retries and the relay ask again with the same
+// key until the provider answers for it (orbt_redemptions_undecided_total
+// counts these runs). Every run asks at least once, so a card issued just
+// before a crash is found and captured.
 func (p *Processor) buy(ctx context.Context, r Redemption, counted bool) ([]string, error) {
 	brand, provider, err := p.providerOf(ctx, r.BrandID)
 	if err != nil {
 		return nil, err
 	}
 	delay := p.opts.RetryDelay
-	attempts := 1
 	for {
 		if !counted {
 			err := p.store.pool.QueryRow(ctx, `UPDATE redemptions SET provider_attempts = provider_attempts + 1, updated_at = now()
-				WHERE id = $1 AND status = 'processing' RETURNING provider_attempts`, r.ID).Scan(&attempts)
+				WHERE id = $1 AND status = 'processing' RETURNING provider_attempts`, r.ID).Scan(new(int))
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil, nil // another worker settled it
 			}
@@ -226,12 +232,25 @@ func (p *Processor) buy(ctx context.Context, r Redemption, counted bool) ([]stri
 			return p.settle(ctx, r.ID, ReasonProviderDeclined, nil)
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("redemption %s: %w", r.ID, ctx.Err())
-		case attempts >= p.opts.Attempts && errors.Is(callErr, ErrUnavailable):
-			p.log.Warn("gift card provider unavailable; releasing the hold", "redemption", r.ID, "attempts", attempts, "err", callErr)
-			return p.settle(ctx, r.ID, ReasonProviderUnavailable, nil)
-		case attempts >= p.opts.Attempts:
-			p.log.Error("gift card provider gave no definite answer; the redemption stays held and is asked again later",
-				"redemption", r.ID, "attempts", attempts, "err", callErr)
+		}
+		var attempts, nothing int
+		if errors.Is(callErr, ErrUnavailable) {
+			err = p.store.pool.QueryRow(ctx, `UPDATE redemptions SET provider_nothing = provider_nothing + 1
+				WHERE id = $1 RETURNING provider_attempts, provider_nothing`, r.ID).Scan(&attempts, &nothing)
+		} else {
+			err = p.store.pool.QueryRow(ctx, `SELECT provider_attempts, provider_nothing FROM redemptions WHERE id = $1`,
+				r.ID).Scan(&attempts, &nothing)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("redemption %s: record the provider's answer: %w", r.ID, err)
+		}
+		if attempts >= p.opts.Attempts {
+			if nothing >= attempts {
+				p.log.Warn("gift card provider unavailable; releasing the hold", "redemption", r.ID, "attempts", attempts, "err", callErr)
+				return p.settle(ctx, r.ID, ReasonProviderUnavailable, nil)
+			}
+			p.log.Error("gift card provider gave no definite answer for a held redemption; it stays held and is asked again later",
+				"redemption", r.ID, "attempts", attempts, "definitely nothing", nothing, "err", callErr)
 			p.undecided.Inc()
 			return nil, fmt.Errorf("redemption %s: no definite answer from the provider after %d attempts: %w", r.ID, attempts, callErr)
 		}
@@ -241,9 +260,12 @@ func (p *Processor) buy(ctx context.Context, r Redemption, counted bool) ([]stri
 			return nil, fmt.Errorf("redemption %s: %w", r.ID, ctx.Err())
 		case <-time.After(delay):
 		}
-		delay *= 2
+		delay = min(delay*2, retryPauseMax)
 	}
 }
+
+// retryPauseMax caps the pause between provider calls.
+const retryPauseMax = 30 * time.Second
 
 func (p *Processor) providerOf(ctx context.Context, brandID string) (Brand, Provider, error) {
 	rows, err := p.store.pool.Query(ctx, `SELECT `+brandColumns+` FROM brands b WHERE b.id = $1`, brandID)

@@ -36,12 +36,12 @@ type Card struct {
 //     released (provider_declined).
 //   - ErrUnavailable: the provider did nothing with this call (refused the
 //     connection, answered 503 before accepting it): retried with the same
-//     key, and once the attempts are spent the hold is released
-//     (provider_unavailable).
+//     key; once the attempts are spent, and only if every one of them was
+//     such an answer, the hold is released (provider_unavailable).
 //   - anything else (a timeout, a dropped connection): the card may have
 //     been issued. Retried with the same key, and the hold is never
-//     released on such an answer: it stays until the provider answers for
-//     the key, so a card bought is a card paid for.
+//     released after such an answer: it stays until the provider answers
+//     for the key, so a card bought is a card paid for.
 var (
 	ErrDeclined    = errors.New("provider declined the card")
 	ErrUnavailable = errors.New("provider unavailable; the call did nothing")

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/orbt/orbt/store"
 )
@@ -50,7 +51,7 @@ var invariantQueries = []store.Rule{
 	{Name: "each wallet's steps go through its shard's clearing account", SQL: `
 		SELECT e.id, a.shard FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id AND a.kind = 'clearing'
 		JOIN transactions t ON t.id = e.transaction_id JOIN wallets w ON w.id = t.wallet_id
-		WHERE a.shard <> w.account_id % 16 LIMIT 10`},
+		WHERE a.shard <> w.account_id % ` + edgeShardsSQL + ` LIMIT 10`},
 	{Name: "a redemption is held once, then captured or released at most once", SQL: `
 		SELECT redemption_id, count(*) FROM transactions WHERE redemption_id IS NOT NULL GROUP BY redemption_id
 		HAVING count(*) FILTER (WHERE type = 'redemption_hold') <> 1
@@ -100,3 +101,5 @@ func (l *Ledger) CheckInvariants(ctx context.Context) error {
 func checkInvariants(ctx context.Context, q store.Querier) error {
 	return store.CheckRules(ctx, q, invariantQueries)
 }
+
+var edgeShardsSQL = strconv.Itoa(edgeShards)

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,16 +82,27 @@ func TestRedemptionStepsRaceDebitsAndKeepInvariants(t *testing.T) {
 	}
 	assertInvariants(t)
 
+	// Settle every hold while credits to the same wallet are applied in
+	// groups beside them.
+	var credited atomic.Int64
 	for i, id := range held {
-		inTx(t, func(tx pgx.Tx) error {
-			return f.l.Settle(ctx, tx, SettleRequest{WorkspaceID: f.workspace, RedemptionID: id, WalletID: w.ID,
-				Amount: 100, Currency: "USD", Capture: i%2 == 0})
+		wg.Go(func() {
+			inTx(t, func(tx pgx.Tx) error {
+				return f.l.Settle(ctx, tx, SettleRequest{WorkspaceID: f.workspace, RedemptionID: id, WalletID: w.ID,
+					Amount: 100, Currency: "USD", Capture: i%2 == 0})
+			})
+		})
+		wg.Go(func() {
+			if f.apply(t, f.submit(t, TypeCredit, w.ID, 10, "USD")).Status == StatusCompleted {
+				credited.Add(10)
+			}
 		})
 	}
+	wg.Wait()
 	captured := int64((len(held)+1)/2) * 100
 	got, _ = f.l.Wallet(ctx, f.workspace, w.ID)
-	if got.Balance != 1_000-debited.Load()-captured || got.Held != 0 {
-		t.Fatalf("after settling: %+v, want balance %d and nothing held", got, 1_000-debited.Load()-captured)
+	if want := 1_000 - debited.Load() - captured + credited.Load(); got.Balance != want || got.Held != 0 {
+		t.Fatalf("after settling: %+v, want balance %d and nothing held", got, want)
 	}
 	assertInvariants(t)
 
@@ -107,21 +119,39 @@ func TestRedemptionStepsRaceDebitsAndKeepInvariants(t *testing.T) {
 	}
 	tx.Rollback(ctx)
 
-	// Tampering with held, or moving a clearing balance, is caught.
-	for _, tamper := range []string{
-		`UPDATE ledger_accounts SET held = held + 100 WHERE id = (SELECT account_id FROM wallets WHERE id = '` + w.ID + `')`,
-		`UPDATE ledger_accounts SET balance = balance + 100, held = 0 WHERE kind = 'clearing' AND workspace_id = '` + f.workspace + `'`,
+	// Tampering is caught: a held without its hold, a clearing balance
+	// without its entries, and one redemption's clearing entries (which sum
+	// to zero) moved to another shard's clearing account, every balance
+	// still the sum of its entries: that only the shard rule sees.
+	wallet := `(SELECT account_id FROM wallets WHERE id = '` + w.ID + `')`
+	for _, tamper := range [][]string{
+		{`UPDATE ledger_accounts SET held = held + 100 WHERE id = ` + wallet},
+		{`UPDATE ledger_accounts SET balance = balance + 100 WHERE kind = 'clearing' AND workspace_id = '` + f.workspace + `'`},
+		{`INSERT INTO ledger_accounts (workspace_id, kind, currency, shard)
+			SELECT '` + f.workspace + `', 'clearing', 'USD', (` + wallet + ` + 1) % 16 ON CONFLICT DO NOTHING`,
+			`UPDATE ledger_entries e SET account_id = (SELECT id FROM ledger_accounts WHERE workspace_id = '` + f.workspace + `'
+				AND kind = 'clearing' AND shard = (` + wallet + ` + 1) % 16)
+			FROM transactions t, ledger_accounts a
+			WHERE t.id = e.transaction_id AND t.redemption_id = '` + held[0] + `' AND a.id = e.account_id AND a.kind = 'clearing'`},
 	} {
-		tx, err := db.Pool.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.Exec(ctx, tamper); err != nil {
-			t.Fatal(err)
-		}
-		if err := checkInvariants(ctx, tx); !errors.Is(err, ErrInvariant) {
-			t.Errorf("%s went unnoticed: %v", tamper, err)
-		}
-		tx.Rollback(ctx)
+		func() {
+			tx, err := db.Pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			for _, stmt := range tamper {
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			err = checkInvariants(ctx, tx)
+			switch {
+			case !errors.Is(err, ErrInvariant):
+				t.Errorf("%s went unnoticed: %v", tamper[len(tamper)-1], err)
+			case len(tamper) > 1 && !strings.Contains(err.Error(), "shard"):
+				t.Errorf("a step moved to another shard was not caught by the shard rule: %v", err)
+			}
+		}()
 	}
 }

@@ -50,7 +50,11 @@ CREATE TABLE redemptions (
     status            text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'processing', 'completed', 'failed')),
     failure_reason    text,
     fingerprint       bytea NOT NULL,
+    -- Provider calls made (counted before each), and of them those the
+    -- provider definitely did nothing with: only when the two are equal
+    -- may a hold be released as provider_unavailable.
     provider_attempts integer NOT NULL DEFAULT 0,
+    provider_nothing  integer NOT NULL DEFAULT 0,
     code_sealed       bytea,
     pin_sealed        bytea,
     card_expires_at   timestamptz,
@@ -83,7 +87,8 @@ CREATE INDEX redemptions_open ON redemptions (updated_at) WHERE status IN ('pend
 ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_kind_check,
     ADD CONSTRAINT ledger_accounts_kind_check CHECK (kind IN ('partner', 'wallet', 'funding', 'settlement', 'clearing')),
     ADD COLUMN held bigint NOT NULL DEFAULT 0 CONSTRAINT ledger_accounts_held_not_negative CHECK (held >= 0),
-    ADD COLUMN shard smallint NOT NULL DEFAULT 0 CONSTRAINT ledger_accounts_shard_in_range CHECK (shard BETWEEN 0 AND 63);
+    ADD COLUMN shard smallint NOT NULL DEFAULT 0 CONSTRAINT ledger_accounts_shard_in_range CHECK (shard BETWEEN 0 AND 63),
+    ADD CONSTRAINT ledger_accounts_only_step_edges_shard CHECK (shard = 0 OR kind IN ('clearing', 'settlement'));
 DROP INDEX ledger_accounts_edges;
 CREATE UNIQUE INDEX ledger_accounts_edges ON ledger_accounts (workspace_id, kind, currency, shard) WHERE kind <> 'wallet';
 INSERT INTO ledger_accounts (workspace_id, kind, currency)
