@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -289,16 +287,7 @@ func TestUnavailableProviderReleasesTheHold(t *testing.T) {
 func TestRedemptionOutcomesAreDeliveredAsWebhooks(t *testing.T) {
 	s := getStack(t)
 	p, w := newRedeemer(t, s.URL, 100_000, 5_000, giftcard.BrandSandboxCoffee, giftcard.BrandSandboxDeclines)
-	var mu sync.Mutex
-	var headers []http.Header
-	var bodies [][]byte
-	rcv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		headers, bodies = append(headers, r.Header.Clone()), append(bodies, body)
-		mu.Unlock()
-	}))
-	defer rcv.Close()
+	rcv := newReceiver(t)
 	ep := expect(t, p.call("POST", "/v1/webhook-endpoints", map[string]any{
 		"url": rcv.URL, "events": []string{"redemption.completed", "redemption.failed"}}), 201)
 
@@ -308,8 +297,7 @@ func TestRedemptionOutcomesAreDeliveredAsWebhooks(t *testing.T) {
 		t.Fatalf("redemptions: %s %s", done.raw, declined.raw)
 	}
 	waitDeliveries(t, p, ep.str("id"), 2)
-	mu.Lock()
-	defer mu.Unlock()
+	headers, bodies := rcv.received()
 	types := map[string]string{}
 	for i, body := range bodies {
 		if err := webhooksig.Verify(body, headers[i], ep.str("secret")); err != nil {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,16 +18,7 @@ import (
 func TestWebhookEndpointsThroughTheAPI(t *testing.T) {
 	s := getStack(t)
 	p := newPartner(t, s.URL, 1_000)
-	var mu sync.Mutex
-	var got []http.Header
-	var bodies [][]byte
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got, bodies = append(got, r.Header.Clone()), append(bodies, body)
-		mu.Unlock()
-	}))
-	defer rcv.Close()
+	rcv := newReceiver(t)
 
 	ep := expect(t, p.call("POST", "/v1/webhook-endpoints", map[string]any{
 		"url": rcv.URL, "events": []string{"transaction.completed"}, "description": "ops"}), 201)
@@ -46,11 +38,10 @@ func TestWebhookEndpointsThroughTheAPI(t *testing.T) {
 	if d["status"] != "succeeded" {
 		t.Fatalf("delivery: %v", d)
 	}
-	mu.Lock()
+	got, bodies := rcv.received()
 	if len(got) != 1 || webhooksig.Verify(bodies[0], got[0], secret) != nil {
 		t.Errorf("receiver got %d deliveries, first verifies: %v", len(got), webhooksig.Verify(bodies[0], got[0], secret))
 	}
-	mu.Unlock()
 
 	eventID := d["eventId"].(string)
 	expect(t, p.call("POST", "/v1/events/"+eventID+"/redeliver", nil), 202)
@@ -84,6 +75,34 @@ func TestWebhookEndpointsThroughTheAPI(t *testing.T) {
 			t.Errorf("%s: %s", bad.body, r.raw)
 		}
 	}
+}
+
+// receiver is a webhook endpoint that records every delivery.
+type receiver struct {
+	URL     string
+	mu      sync.Mutex
+	headers []http.Header
+	bodies  [][]byte
+}
+
+func newReceiver(t *testing.T) *receiver {
+	rcv := &receiver{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rcv.mu.Lock()
+		rcv.headers, rcv.bodies = append(rcv.headers, r.Header.Clone()), append(rcv.bodies, body)
+		rcv.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	rcv.URL = srv.URL
+	return rcv
+}
+
+// received is what arrived so far: each delivery's headers and body.
+func (r *receiver) received() ([]http.Header, [][]byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.headers), slices.Clone(r.bodies)
 }
 
 func waitDeliveries(t *testing.T, p *partner, endpointID string, n int) []any {
