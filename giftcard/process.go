@@ -131,8 +131,7 @@ func (p *Processor) Process(ctx context.Context, id string) ([]string, error) {
 // hold. A failure is final and moves nothing. heldHere tells whether this
 // call held it (and so counted the first provider attempt), not another
 // worker before it.
-func (p *Processor) hold(ctx context.Context, id string) (r Redemption, heldHere bool, deliveries []string, err error) {
-	var out Redemption
+func (p *Processor) hold(ctx context.Context, id string) (out Redemption, heldHere bool, deliveries []string, err error) {
 	failedHere := false
 	err = p.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := p.store.redemption(ctx, tx, "", id, true)
