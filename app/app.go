@@ -41,6 +41,8 @@ type Settings struct {
 	ProviderAttempts   int
 	ProviderRetryDelay time.Duration
 	SandboxFaults      giftcard.SandboxFaults
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
+	TrustedProxies []string
 }
 
 // App is one process's parts over its connections.

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,6 +21,11 @@ func (a *App) Handler() (http.Handler, error) {
 	srv, err := server.New(a.Log.With("component", "http"), a.Registry)
 	if err != nil {
 		return nil, err
+	}
+	if len(a.Settings.TrustedProxies) > 0 {
+		if err := srv.Engine.SetTrustedProxies(a.Settings.TrustedProxies); err != nil {
+			return nil, fmt.Errorf("ORBT_TRUSTED_PROXIES: %w", err)
+		}
 	}
 	native, err := api.New(api.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, Webhooks: a.Webhooks,
 		GiftCards: a.GiftCards, PublicURL: a.Settings.PublicURL,

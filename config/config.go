@@ -52,6 +52,10 @@ type Config struct {
 	// SandboxFaults makes the sandbox provider fail on purpose, for fault
 	// tests: "unavailable=0.3,timeout=0.1,seed=7".
 	SandboxFaults string `env:"ORBT_SANDBOX_FAULTS"`
+	// TrustedProxies are the addresses or CIDRs of the load balancers in
+	// front of the API, whose X-Forwarded-For names the client (the consumer
+	// pages' rate limits key on it). Empty: the connection's address.
+	TrustedProxies []string `env:"ORBT_TRUSTED_PROXIES" envSeparator:","`
 }
 
 // Environments.

@@ -2,6 +2,7 @@ package consumerui_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/testenv"
 	"github.com/orbt/orbt/teststack"
 )
@@ -159,21 +161,34 @@ func TestRedeemFormIsSafe(t *testing.T) {
 	}
 }
 
-// Pages are rate limited per client address, with Retry-After.
+// Pages are rate limited per client address, with Retry-After. The
+// address is the connection's, whatever X-Forwarded-For claims, unless
+// the connection comes from a trusted proxy.
 func TestPagesAreRateLimited(t *testing.T) {
-	s := stackFor(t, teststack.Options{NoWorker: true}) // a process of its own: its own limiter
-	v := newVisitor(t, s.URL)
-	limited := 0
-	for range 100 {
-		status, h, page := v.do("GET", "/c/l/no-such-token", nil, nil)
-		if status == http.StatusTooManyRequests {
-			limited++
-			if h.Get("Retry-After") == "" || !strings.Contains(page, "Slow down") {
-				t.Fatalf("429 without Retry-After or its page: %v", h)
+	openings := func(s *teststack.Stack, forwardedFor func(i int) string) (limited int) {
+		v := newVisitor(t, s.URL)
+		for i := range 100 {
+			status, h, page := v.do("GET", "/c/l/no-such-token", nil, http.Header{"X-Forwarded-For": {forwardedFor(i)}})
+			if status == http.StatusTooManyRequests {
+				limited++
+				if h.Get("Retry-After") == "" || !strings.Contains(page, "Slow down") {
+					t.Fatalf("429 without Retry-After or its page: %v", h)
+				}
 			}
 		}
+		return limited
 	}
-	if limited == 0 {
-		t.Fatal("100 link openings in a row were never limited")
+	spoofed := func(i int) string { return fmt.Sprintf("203.0.113.%d", i) }
+	// Each stack is a process of its own, with its own limiter.
+	direct := stackFor(t, teststack.Options{NoWorker: true})
+	if openings(direct, spoofed) == 0 {
+		t.Fatal("100 link openings from one connection address, each claiming another client, were never limited")
+	}
+	proxied := stackFor(t, teststack.Options{NoWorker: true, Settings: app.Settings{TrustedProxies: []string{"127.0.0.1"}}})
+	if n := openings(proxied, spoofed); n != 0 {
+		t.Fatalf("100 clients behind a trusted proxy, one opening each: %d limited", n)
+	}
+	if openings(proxied, func(int) string { return "198.51.100.7" }) == 0 {
+		t.Fatal("one client behind a trusted proxy was never limited")
 	}
 }
