@@ -96,8 +96,8 @@ func TestWorkerKilledMidRedemptionBuysOneCard(t *testing.T) {
 	// A partner, a consumer with 50.00, and the slow sandbox brand, whose
 	// first call for a key hangs until the call times out.
 	var ws struct{ ID, APIKey string }
-	ok(t)(s.Admin.Call(ctx, "POST", "/admin/v1/workspaces", map[string]any{"name": "crash"}, 201, &ws))
-	ok(t)(s.Admin.Call(ctx, "PUT", "/admin/v1/workspaces/"+ws.ID+"/brands", map[string]any{"brandIds": []string{giftcard.BrandSandboxSlow}}, 200, nil))
+	teststack.OK(t)(s.Admin.Call(ctx, "POST", "/admin/v1/workspaces", map[string]any{"name": "crash"}, 201, &ws))
+	teststack.OK(t)(s.Admin.Call(ctx, "PUT", "/admin/v1/workspaces/"+ws.ID+"/brands", map[string]any{"brandIds": []string{giftcard.BrandSandboxSlow}}, 200, nil))
 	wait := http.Header{"Prefer": {"wait=10"}}
 	final := func(res *client.Response, err error) {
 		t.Helper()
@@ -108,10 +108,10 @@ func TestWorkerKilledMidRedemptionBuysOneCard(t *testing.T) {
 	final(s.Admin.Do(ctx, "POST", "/admin/v1/workspaces/"+ws.ID+"/fundings", map[string]any{"referenceId": "f", "currency": "USD", "amount": 100_000}, wait))
 	api := s.Client(ws.APIKey)
 	var c, w, r struct{ ID string }
-	ok(t)(api.Call(ctx, "POST", "/v1/consumers", map[string]any{"externalId": "ada"}, 201, &c))
-	ok(t)(api.Call(ctx, "POST", "/v1/consumers/"+c.ID+"/wallets", map[string]any{"currency": "USD", "type": "standard"}, 201, &w))
+	teststack.OK(t)(api.Call(ctx, "POST", "/v1/consumers", map[string]any{"externalId": "ada"}, 201, &c))
+	teststack.OK(t)(api.Call(ctx, "POST", "/v1/consumers/"+c.ID+"/wallets", map[string]any{"currency": "USD", "type": "standard"}, 201, &w))
 	final(api.Do(ctx, "POST", "/v1/transactions", map[string]any{"referenceId": "c", "type": "credit", "walletId": w.ID, "amount": 5_000, "currency": "USD"}, wait))
-	ok(t)(api.Call(ctx, "POST", "/v1/redemptions", map[string]any{"referenceId": "r", "walletId": w.ID, "brandId": giftcard.BrandSandboxSlow, "amount": 2_000}, 202, &r))
+	teststack.OK(t)(api.Call(ctx, "POST", "/v1/redemptions", map[string]any{"referenceId": "r", "walletId": w.ID, "brandId": giftcard.BrandSandboxSlow, "amount": 2_000}, 202, &r))
 
 	// Kill the worker while the provider call is in flight.
 	calls := func() int {
@@ -131,7 +131,7 @@ func TestWorkerKilledMidRedemptionBuysOneCard(t *testing.T) {
 	var held struct {
 		Balance, Held int64
 	}
-	ok(t)(api.Call(ctx, "GET", "/v1/wallets/"+w.ID, nil, 200, &held))
+	teststack.OK(t)(api.Call(ctx, "GET", "/v1/wallets/"+w.ID, nil, 200, &held))
 	var status string
 	db.Pool.QueryRow(ctx, `SELECT status FROM redemptions WHERE id = $1`, r.ID).Scan(&status)
 	if status != giftcard.StatusProcessing || held.Balance != 3_000 || held.Held != 2_000 {
@@ -158,7 +158,7 @@ func TestWorkerKilledMidRedemptionBuysOneCard(t *testing.T) {
 		Code          *string
 	}
 	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		ok(t)(api.Call(ctx, "GET", "/v1/redemptions/"+r.ID, nil, 200, &got))
+		teststack.OK(t)(api.Call(ctx, "GET", "/v1/redemptions/"+r.ID, nil, 200, &got))
 		if got.Status == giftcard.StatusCompleted || got.Status == giftcard.StatusFailed {
 			break
 		}
@@ -174,7 +174,7 @@ func TestWorkerKilledMidRedemptionBuysOneCard(t *testing.T) {
 	if n := calls(); n != 3 || issued != 1 {
 		t.Fatalf("provider saw %d calls and issued %d cards, want 3 calls and 1 card", n, issued)
 	}
-	ok(t)(api.Call(ctx, "GET", "/v1/wallets/"+w.ID, nil, 200, &held))
+	teststack.OK(t)(api.Call(ctx, "GET", "/v1/wallets/"+w.ID, nil, 200, &held))
 	if held.Balance != 3_000 || held.Held != 0 {
 		t.Fatalf("wallet %+v, want 3000 and nothing held", held)
 	}
@@ -186,16 +186,6 @@ func TestWorkerKilledMidRedemptionBuysOneCard(t *testing.T) {
 	}
 	if l := logs.String(); strings.Contains(l, *got.Code) || strings.Contains(l, base64.StdEncoding.EncodeToString(key)) {
 		t.Fatalf("a worker logged the card code or the data key:\n%s", l)
-	}
-}
-
-// ok fails the test on a call's error: ok(t)(api.Call(...)).
-func ok(t *testing.T) func(*client.Response, error) {
-	return func(_ *client.Response, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

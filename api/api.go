@@ -134,7 +134,7 @@ func replayed(c *gin.Context, replay bool) {
 // Postgres would refuse), so they never reach the database.
 func validParams(c *gin.Context) {
 	for _, p := range c.Params {
-		if len(p.Value) > validate.IDLenMax || !validate.Printable(p.Value) {
+		if !validate.PathID(p.Value) {
 			server.Abort(c, httperr.New(http.StatusNotFound, "not_found", "No such object."))
 			return
 		}

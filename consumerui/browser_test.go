@@ -88,8 +88,8 @@ func newConsumer(t *testing.T, s *teststack.Stack, name string, balance int64) c
 	t.Helper()
 	ctx := context.Background()
 	var ws struct{ ID, APIKey string }
-	mustOK(t)(s.Admin.Call(ctx, "POST", "/admin/v1/workspaces", map[string]any{"name": "shop"}, 201, &ws))
-	mustOK(t)(s.Admin.Call(ctx, "PUT", "/admin/v1/workspaces/"+ws.ID+"/brands",
+	teststack.OK(t)(s.Admin.Call(ctx, "POST", "/admin/v1/workspaces", map[string]any{"name": "shop"}, 201, &ws))
+	teststack.OK(t)(s.Admin.Call(ctx, "PUT", "/admin/v1/workspaces/"+ws.ID+"/brands",
 		map[string]any{"brandIds": []string{giftcard.BrandSandboxCoffee, giftcard.BrandSandboxBooks}}, 200, nil))
 	wait := http.Header{"Prefer": {"wait=10"}}
 	res, err := s.Admin.Do(ctx, "POST", "/admin/v1/workspaces/"+ws.ID+"/fundings",
@@ -99,8 +99,8 @@ func newConsumer(t *testing.T, s *teststack.Stack, name string, balance int64) c
 	}
 	api := s.Client(ws.APIKey)
 	var c, w struct{ ID string }
-	mustOK(t)(api.Call(ctx, "POST", "/v1/consumers", map[string]any{"externalId": name, "name": name}, 201, &c))
-	mustOK(t)(api.Call(ctx, "POST", "/v1/consumers/"+c.ID+"/wallets", map[string]any{"currency": "USD", "type": "standard"}, 201, &w))
+	teststack.OK(t)(api.Call(ctx, "POST", "/v1/consumers", map[string]any{"externalId": name, "name": name}, 201, &c))
+	teststack.OK(t)(api.Call(ctx, "POST", "/v1/consumers/"+c.ID+"/wallets", map[string]any{"currency": "USD", "type": "standard"}, 201, &w))
 	res, err = api.Do(ctx, "POST", "/v1/transactions", map[string]any{"referenceId": "c1", "type": "credit", "walletId": w.ID,
 		"amount": balance, "currency": "USD"}, wait)
 	if err != nil || res.Status != 200 {
@@ -115,8 +115,8 @@ func (c consumer) sibling(t *testing.T, name string, balance int64) consumer {
 	t.Helper()
 	ctx := context.Background()
 	var other, w struct{ ID string }
-	mustOK(t)(c.api.Call(ctx, "POST", "/v1/consumers", map[string]any{"externalId": name, "name": name}, 201, &other))
-	mustOK(t)(c.api.Call(ctx, "POST", "/v1/consumers/"+other.ID+"/wallets", map[string]any{"currency": "USD", "type": "standard"}, 201, &w))
+	teststack.OK(t)(c.api.Call(ctx, "POST", "/v1/consumers", map[string]any{"externalId": name, "name": name}, 201, &other))
+	teststack.OK(t)(c.api.Call(ctx, "POST", "/v1/consumers/"+other.ID+"/wallets", map[string]any{"currency": "USD", "type": "standard"}, 201, &w))
 	res, err := c.api.Do(ctx, "POST", "/v1/transactions", map[string]any{"referenceId": "c-" + name, "type": "credit",
 		"walletId": w.ID, "amount": balance, "currency": "USD"}, http.Header{"Prefer": {"wait=10"}})
 	if err != nil || res.Status != 200 {
@@ -132,18 +132,8 @@ func (c consumer) link(t *testing.T, expiresIn int) (url, id string) {
 	if expiresIn > 0 {
 		body["expiresInSeconds"] = expiresIn
 	}
-	mustOK(t)(c.api.Call(context.Background(), "POST", "/v1/consumers/"+c.id+"/links", body, 201, &l))
+	teststack.OK(t)(c.api.Call(context.Background(), "POST", "/v1/consumers/"+c.id+"/links", body, 201, &l))
 	return l.URL, l.ID
-}
-
-// mustOK fails the test on a call's error: mustOK(t)(api.Call(...)).
-func mustOK(t *testing.T) func(*client.Response, error) {
-	return func(_ *client.Response, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func TestConsumerRedeemsThroughTheirLink(t *testing.T) {
@@ -211,7 +201,7 @@ func TestConsumerRedeemsThroughTheirLink(t *testing.T) {
 		t.Fatalf("past redemptions %q lack the code", got)
 	}
 	var wallet struct{ Balance, Held int64 }
-	mustOK(t)(ada.api.Call(context.Background(), "GET", "/v1/wallets/"+w, nil, 200, &wallet))
+	teststack.OK(t)(ada.api.Call(context.Background(), "GET", "/v1/wallets/"+w, nil, 200, &wallet))
 	if wallet.Balance != 3_750 || wallet.Held != 0 {
 		t.Fatalf("wallet %+v, want balance 3750 held 0", wallet)
 	}
@@ -240,7 +230,7 @@ func TestConsumerRedeemsThroughTheirLink(t *testing.T) {
 	}
 
 	// The partner revokes the link: the session ends with it.
-	mustOK(t)(ada.api.Call(context.Background(), "DELETE", "/v1/consumers/"+ada.id+"/links/"+linkID, nil, 200, nil))
+	teststack.OK(t)(ada.api.Call(context.Background(), "DELETE", "/v1/consumers/"+ada.id+"/links/"+linkID, nil, 200, nil))
 	if err := chromedp.Do(ctx, chromedp.Navigate(s.URL+"/c/")); err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func TestRedeemFormIsSafe(t *testing.T) {
 		}
 	}
 	var list struct{ Data []struct{ ID, Status string } }
-	mustOK(t)(ada.api.Call(context.Background(), "GET", "/v1/redemptions", nil, 200, &list))
+	teststack.OK(t)(ada.api.Call(context.Background(), "GET", "/v1/redemptions", nil, 200, &list))
 	if len(list.Data) != 1 {
 		t.Fatalf("%d redemptions after a triple submit (and refused forms), want 1", len(list.Data))
 	}

@@ -215,7 +215,7 @@ func (u *UI) failSession(c *gin.Context, err error) {
 // redemption can have (too long, or bytes Postgres would refuse).
 func (u *UI) validParams(c *gin.Context) {
 	for _, p := range c.Params {
-		if len(p.Value) > validate.IDLenMax || !validate.Printable(p.Value) {
+		if !validate.PathID(p.Value) {
 			u.render(c, http.StatusNotFound, "error", map[string]any{"Title": "Not found", "Message": "There is nothing here."})
 			c.Abort()
 			return
@@ -356,16 +356,10 @@ func (u *UI) renderHome(c *gin.Context, status int, failedWallet string, failed 
 	for i, w := range wallets {
 		ids[i] = w.ID
 	}
-	var past []giftcard.Redemption
-	if len(ids) > 0 {
-		list, err := u.opts.GiftCards.Redemptions(c, s.WorkspaceID, giftcard.Filter{WalletIDs: ids}, "", pastMax)
-		if err == nil {
-			past, err = u.opts.GiftCards.WithCards(c, s.WorkspaceID, list)
-		}
-		if err != nil {
-			u.fail(c, err)
-			return
-		}
+	past, err := u.opts.GiftCards.ConsumerRedemptions(c, s.WorkspaceID, ids, pastMax)
+	if err != nil {
+		u.fail(c, err)
+		return
 	}
 	name := "there"
 	if consumer.Name != nil && *consumer.Name != "" {

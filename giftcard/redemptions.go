@@ -230,17 +230,45 @@ func sealContext(redemptionID, field string) string {
 type Filter struct {
 	WalletID string
 	Status   string
-	// WalletIDs, when set, keeps the redemptions of these wallets only.
-	WalletIDs []string
+	// walletIDs, when set, keeps the redemptions of these wallets only.
+	walletIDs []string
 }
 
 // Redemptions lists a workspace's redemptions, newest first, after the
 // cursor (an id; empty for the first page), without their cards.
 func (s *Store) Redemptions(ctx context.Context, workspaceID string, f Filter, cursor string, limit int) ([]Redemption, error) {
+	list, err := s.list(ctx, workspaceID, f, cursor, limit)
+	for i := range list {
+		list[i] = list[i].WithoutCard()
+	}
+	return list, err
+}
+
+// ConsumerRedemptions lists the newest redemptions of the wallets (one
+// consumer's) with their cards: for the consumer's own page, the one list
+// that shows them.
+func (s *Store) ConsumerRedemptions(ctx context.Context, workspaceID string, walletIDs []string, limit int) ([]Redemption, error) {
+	if len(walletIDs) == 0 {
+		return nil, nil
+	}
+	list, err := s.list(ctx, workspaceID, Filter{walletIDs: walletIDs}, "", limit)
+	for i := range list {
+		if err == nil {
+			list[i], err = s.openCard(list[i])
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
+// list reads redemptions as stored, their cards still sealed.
+func (s *Store) list(ctx context.Context, workspaceID string, f Filter, cursor string, limit int) ([]Redemption, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+redemptionColumns+` FROM redemptions
 		WHERE workspace_id = $1 AND ($2 = '' OR wallet_id = $2) AND ($3 = '' OR status = $3)
 		  AND ($4::text[] IS NULL OR wallet_id = ANY ($4)) AND ($5 = '' OR id < $5)
-		ORDER BY id DESC LIMIT $6`, workspaceID, f.WalletID, f.Status, f.WalletIDs, cursor, limit)
+		ORDER BY id DESC LIMIT $6`, workspaceID, f.WalletID, f.Status, f.walletIDs, cursor, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list redemptions: %w", err)
 	}
@@ -248,24 +276,7 @@ func (s *Store) Redemptions(ctx context.Context, workspaceID string, f Filter, c
 	if err != nil {
 		return nil, fmt.Errorf("list redemptions: %w", err)
 	}
-	for i := range list {
-		list[i] = list[i].WithoutCard()
-	}
 	return list, nil
-}
-
-// WithCards opens the cards of listed redemptions: for the consumer's own
-// page, the one list that shows them.
-func (s *Store) WithCards(ctx context.Context, workspaceID string, list []Redemption) ([]Redemption, error) {
-	out := make([]Redemption, 0, len(list))
-	for _, r := range list {
-		full, err := s.Redemption(ctx, workspaceID, r.ID)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, full)
-	}
-	return out, nil
 }
 
 // AwaitFinal waits up to wait for the redemption to be final (see

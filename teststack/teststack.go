@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -118,3 +119,13 @@ func (s *Stack) Stop() { s.stop() }
 
 // Client is a client of the stack with key.
 func (s *Stack) Client(key string) *client.Client { return s.Admin.WithKey(key) }
+
+// OK fails the test on a client call's error: teststack.OK(t)(api.Call(...)).
+func OK(t testing.TB) func(*client.Response, error) {
+	return func(_ *client.Response, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

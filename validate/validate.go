@@ -157,6 +157,11 @@ func Printable(s string) bool {
 	return true
 }
 
+// PathID reports whether a path value could name an object: at most
+// IDLenMax printable ASCII bytes. Others never reach the database (some,
+// like NUL, Postgres refuses outright).
+func PathID(s string) bool { return len(s) <= IDLenMax && Printable(s) }
+
 // Amount checks a positive amount of minor units.
 func (v *Validator) Amount(field string, n int64) {
 	switch {
