@@ -18,6 +18,7 @@ import (
 	"github.com/orbt/orbt/config"
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/migrations"
+	"github.com/orbt/orbt/seal"
 	"github.com/orbt/orbt/server"
 )
 
@@ -144,9 +145,9 @@ func settings(cfg config.Config, log *slog.Logger) (app.Settings, error) {
 				"(generate one with: head -c 32 /dev/urandom | base64)")
 		}
 		log.Warn("ORBT_DATA_KEY is unset: gift card codes are sealed with the public development key; never run production like this")
-		keyText = giftcard.DevelopmentDataKey
+		keyText = seal.DevelopmentDataKey
 	}
-	key, err := giftcard.ParseDataKey(keyText)
+	key, err := seal.ParseDataKey(keyText)
 	if err != nil {
 		return app.Settings{}, fmt.Errorf("ORBT_DATA_KEY: %w", err)
 	}

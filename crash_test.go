@@ -17,6 +17,7 @@ import (
 	"github.com/orbt/orbt/client"
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/seal"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/testenv"
 	"github.com/orbt/orbt/teststack"
@@ -79,7 +80,7 @@ func startWorker(t *testing.T, env []string, out *syncBuffer) *exec.Cmd {
 // and the provider had issued the card before the kill.
 func TestWorkerKilledMidRedemptionBuysOneCard(t *testing.T) {
 	ctx := context.Background()
-	key := store.RandomBytes(giftcard.DataKeySize)
+	key := store.RandomBytes(seal.DataKeySize)
 	redis := testenv.Redis(t, redisDB)
 	s, err := teststack.New(db.Pool, testenv.AsynqRedis(redis), teststack.Options{NoWorker: true,
 		Settings: app.Settings{DataKey: key}})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/seal"
 	"github.com/orbt/orbt/tasks"
 	"github.com/orbt/orbt/webhook"
 	"github.com/orbt/orbt/worker"
@@ -78,7 +79,7 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 	if !ok {
 		return nil, errors.New("redis: unsupported connection type")
 	}
-	sealer, err := giftcard.NewSealer(s.DataKey)
+	sealer, err := seal.NewSealer(s.DataKey)
 	if err != nil {
 		rc.Close()
 		return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/seal"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/workspace"
 )
@@ -89,8 +90,8 @@ func heldRedemption(t *testing.T, s *giftcard.Store, l *ledger.Ledger) (ws strin
 // later call returns is captured.
 func TestOnlyDefiniteAnswersReleaseTheHold(t *testing.T) {
 	ctx := context.Background()
-	key := make([]byte, giftcard.DataKeySize)
-	sealer, _ := giftcard.NewSealer(key)
+	key := make([]byte, seal.DataKeySize)
+	sealer, _ := seal.NewSealer(key)
 	l := ledger.New(db.Pool, nil)
 	s := giftcard.NewStore(db.Pool, l, sealer)
 	unavailable := fmt.Errorf("503: %w", giftcard.ErrUnavailable)

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/seal"
 	"github.com/orbt/orbt/store"
 )
 
@@ -97,11 +98,11 @@ func collectRedemption(r pgx.CollectableRow) (Redemption, error) { return scanRe
 type Store struct {
 	pool   *pgxpool.Pool
 	ledger *ledger.Ledger
-	sealer *Sealer
+	sealer *seal.Sealer
 }
 
 // NewStore builds the store; sealer seals and opens card codes.
-func NewStore(pool *pgxpool.Pool, l *ledger.Ledger, sealer *Sealer) *Store {
+func NewStore(pool *pgxpool.Pool, l *ledger.Ledger, sealer *seal.Sealer) *Store {
 	return &Store{pool: pool, ledger: l, sealer: sealer}
 }
 

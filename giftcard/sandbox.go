@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orbt/orbt/seal"
 )
 
 // SandboxProviderName is the provider of the built-in sandbox brands.
@@ -52,8 +54,8 @@ type Sandbox struct {
 
 // NewSandbox builds the sandbox provider over the database; sealer's data
 // key derives the codes' key.
-func NewSandbox(pool *pgxpool.Pool, sealer *Sealer, faults SandboxFaults) *Sandbox {
-	return &Sandbox{pool: pool, codeKey: sealer.subkey("orbt sandbox card codes"), faults: faults,
+func NewSandbox(pool *pgxpool.Pool, sealer *seal.Sealer, faults SandboxFaults) *Sandbox {
+	return &Sandbox{pool: pool, codeKey: sealer.Subkey("orbt sandbox card codes"), faults: faults,
 		rng: rand.New(rand.NewPCG(faults.Seed, faults.Seed^0x9e3779b97f4a7c15))}
 }
 

@@ -20,7 +20,7 @@ import (
 
 	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/client"
-	"github.com/orbt/orbt/giftcard"
+	"github.com/orbt/orbt/seal"
 	"github.com/orbt/orbt/store"
 )
 
@@ -60,7 +60,7 @@ func New(pool *pgxpool.Pool, redis asynq.RedisClientOpt, o Options) (*Stack, err
 		s.WorkerConcurrency = 8
 	}
 	if s.DataKey == nil {
-		s.DataKey = store.RandomBytes(giftcard.DataKeySize)
+		s.DataKey = store.RandomBytes(seal.DataKeySize)
 	}
 	if s.ProviderTimeout == 0 {
 		s.ProviderTimeout = 300 * time.Millisecond

@@ -1,4 +1,8 @@
-package giftcard
+// Package seal keeps secrets that Orbt must be able to read back (gift card
+// codes, workspaces' request-signing secrets) sealed at rest with AES-256-GCM
+// under the data key (ORBT_DATA_KEY). It is a leaf over the standard
+// library and store's random source.
+package seal
 
 import (
 	"crypto/aes"
@@ -13,10 +17,9 @@ import (
 	"github.com/orbt/orbt/store"
 )
 
-// A card's code and pin are money: they are stored sealed with AES-256-GCM
-// under the data key (ORBT_DATA_KEY), each bound to its redemption and
-// field as additional data, so a sealed value copied to another row or
-// field does not open.
+// Each value is sealed bound to what it belongs to (a redemption's code, a
+// workspace's signing secret) as additional data, so a sealed value copied
+// to another row or field does not open.
 
 // DataKeySize is the length of a data key: AES-256.
 const DataKeySize = 32
@@ -52,7 +55,7 @@ const (
 // ErrSealedWithOtherKey is a sealed value whose key is not the one given.
 var ErrSealedWithOtherKey = errors.New("sealed under another data key")
 
-// Sealer seals and opens card secrets.
+// Sealer seals and opens secrets.
 type Sealer struct {
 	aead cipher.AEAD
 	tag  [keyTagSize]byte
@@ -79,8 +82,8 @@ func NewSealer(key []byte) (*Sealer, error) {
 	return s, nil
 }
 
-// subkey is an HMAC-derived key for another purpose than sealing.
-func (s *Sealer) subkey(purpose string) []byte {
+// Subkey is an HMAC-derived key for another purpose than sealing.
+func (s *Sealer) Subkey(purpose string) []byte {
 	m := hmac.New(sha256.New, s.derive)
 	m.Write([]byte(purpose))
 	return m.Sum(nil)
