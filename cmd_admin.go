@@ -11,7 +11,6 @@ import (
 
 	"github.com/orbt/orbt/config"
 	"github.com/orbt/orbt/ledger"
-	"github.com/orbt/orbt/workspace"
 )
 
 func createWorkspace(ctx context.Context, cfg config.Config, args []string) error {
@@ -26,12 +25,12 @@ func createWorkspace(ctx context.Context, cfg config.Config, args []string) erro
 	if *name == "" {
 		return errors.New("--name is required")
 	}
-	pool, err := openPool(ctx, cfg)
+	a, closeApp, err := openApp(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	created, err := workspace.New(pool).CreateWorkspace(ctx, *name)
+	defer closeApp()
+	created, err := a.Workspaces.CreateWorkspace(ctx, *name)
 	if err != nil {
 		return err
 	}

@@ -141,10 +141,10 @@ func settings(cfg config.Config, log *slog.Logger) (app.Settings, error) {
 	keyText := cfg.DataKey
 	if keyText == "" {
 		if cfg.Env == config.EnvProduction {
-			return app.Settings{}, errors.New("ORBT_DATA_KEY is required in production: it seals gift card codes " +
+			return app.Settings{}, errors.New("ORBT_DATA_KEY is required in production: it seals gift card codes and signing secrets " +
 				"(generate one with: head -c 32 /dev/urandom | base64)")
 		}
-		log.Warn("ORBT_DATA_KEY is unset: gift card codes are sealed with the public development key; never run production like this")
+		log.Warn("ORBT_DATA_KEY is unset: gift card codes and signing secrets are sealed with the public development key; never run production like this")
 		keyText = seal.DevelopmentDataKey
 	}
 	key, err := seal.ParseDataKey(keyText)

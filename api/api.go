@@ -9,7 +9,6 @@ package api
 import (
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,8 +27,11 @@ import (
 type Options struct {
 	Ledger     *ledger.Ledger
 	Workspaces *workspace.Store
-	Webhooks   *webhook.Store
-	GiftCards  *giftcard.Store
+	// Auth checks API keys; shared with the other surfaces that take them.
+	// Nil makes one of the API's own.
+	Auth      *workspace.Authenticator
+	Webhooks  *webhook.Store
+	GiftCards *giftcard.Store
 	// PublicURL is where consumers reach this server: consumer links
 	// start with it.
 	PublicURL string
@@ -51,13 +53,9 @@ type API struct {
 	giftcards *giftcard.Store
 	queue     *tasks.Enqueuer
 	log       *slog.Logger
-	keys      keyCache
+	auth      *workspace.Authenticator
 	accepted  *prometheus.CounterVec
 }
-
-// waitingRequestTimeout bounds a request that may wait for its outcome
-// (Prefer: wait=10): the wait plus a request's usual deadline.
-const waitingRequestTimeout = validate.PreferWaitMax + 10*time.Second
 
 // New builds the API; Routes mounts it.
 func New(opts Options) (*API, error) {
@@ -66,6 +64,9 @@ func New(opts Options) (*API, error) {
 	}
 	if opts.Enqueuer == nil {
 		opts.Enqueuer = tasks.NewEnqueuer(nil, opts.Logger)
+	}
+	if opts.Auth == nil {
+		opts.Auth = workspace.NewAuthenticator(opts.Workspaces, opts.Logger)
 	}
 	if opts.BatchItemsMax <= 0 {
 		opts.BatchItemsMax = batchItemsMaxDefault
@@ -80,7 +81,7 @@ func New(opts Options) (*API, error) {
 		}
 	}
 	return &API{opts: opts, ledger: opts.Ledger, ws: opts.Workspaces, webhooks: opts.Webhooks, giftcards: opts.GiftCards, queue: opts.Enqueuer,
-		log: opts.Logger, accepted: accepted, keys: keyCache{m: make(map[[32]byte]cachedKey)}}, nil
+		log: opts.Logger, accepted: accepted, auth: opts.Auth}, nil
 }
 
 // bind decodes a JSON body of at most limit bytes into v, answering the 4xx

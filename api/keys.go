@@ -38,10 +38,9 @@ func (a *API) listKeys(c *gin.Context) {
 }
 
 func (a *API) revokeKey(c *gin.Context) {
-	if err := a.ws.RevokeKey(c, wsID(c), c.Param("id")); err != nil {
+	if err := a.auth.RevokeKey(c, wsID(c), c.Param("id")); err != nil {
 		a.fail(c, err)
 		return
 	}
-	a.forget(c.Param("id"))
 	c.Status(http.StatusNoContent)
 }

@@ -12,7 +12,7 @@ func (a *API) Routes(s *server.Server) {
 	admin := s.Engine.Group("/admin/v1", server.RequireAdmin(a.opts.AdminToken, false), validParams)
 	admin.POST("/workspaces", a.adminCreateWorkspace)
 	admin.POST("/workspaces/:id/fundings", a.adminFund)
-	s.RouteTimeout(http.MethodPost, "/admin/v1/workspaces/:id/fundings", waitingRequestTimeout)
+	s.RouteTimeout(http.MethodPost, "/admin/v1/workspaces/:id/fundings", server.WaitingRequestTimeout)
 	admin.GET("/brands", a.adminCatalog)
 	admin.PUT("/workspaces/:id/brands", a.adminSetBrands)
 
@@ -20,6 +20,7 @@ func (a *API) Routes(s *server.Server) {
 	write := v1.Group("", requireWrite)
 
 	v1.GET("/workspace", a.getWorkspace)
+	write.POST("/workspace/signing-secret/rotate", a.rotateSigningSecret)
 	write.POST("/api-keys", a.createKey)
 	v1.GET("/api-keys", a.listKeys)
 	write.DELETE("/api-keys/:id", a.revokeKey)
@@ -42,7 +43,7 @@ func (a *API) Routes(s *server.Server) {
 	v1.GET("/wallets/:id/transactions", a.walletStatement)
 
 	write.POST("/transactions", a.createTransaction)
-	s.RouteTimeout(http.MethodPost, "/v1/transactions", waitingRequestTimeout)
+	s.RouteTimeout(http.MethodPost, "/v1/transactions", server.WaitingRequestTimeout)
 	v1.GET("/transactions", a.listTransactions)
 	v1.GET("/transactions/:id", a.getTransaction)
 
@@ -54,7 +55,7 @@ func (a *API) Routes(s *server.Server) {
 
 	v1.GET("/brands", a.listBrands)
 	write.POST("/redemptions", a.createRedemption)
-	s.RouteTimeout(http.MethodPost, "/v1/redemptions", waitingRequestTimeout)
+	s.RouteTimeout(http.MethodPost, "/v1/redemptions", server.WaitingRequestTimeout)
 	v1.GET("/redemptions", a.listRedemptions)
 	v1.GET("/redemptions/:id", a.getRedemption)
 

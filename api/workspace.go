@@ -24,3 +24,15 @@ func (a *API) getWorkspace(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"id": w.ID, "name": w.Name, "createdAt": w.CreatedAt, "balances": balances})
 }
+
+// rotateSigningSecret issues the workspace a new request-signing secret
+// (for the Orbt-compatible partner API), shown this once; the old one
+// keeps verifying for a day.
+func (a *API) rotateSigningSecret(c *gin.Context) {
+	rotated, err := a.auth.RotateSigningSecret(c, wsID(c))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, rotated)
+}

@@ -34,7 +34,7 @@ type Settings struct {
 	WorkerConcurrency    int
 	WorkerPollInterval   time.Duration
 	RelayAfter           time.Duration
-	// DataKey seals gift card codes (32 bytes).
+	// DataKey seals gift card codes and signing secrets (32 bytes).
 	DataKey []byte
 	// PublicURL is where consumers reach the server.
 	PublicURL          string
@@ -54,8 +54,10 @@ type App struct {
 	Redis      redis.UniversalClient
 	Ledger     *ledger.Ledger
 	Workspaces *workspace.Store
-	Webhooks   *webhook.Store
-	GiftCards  *giftcard.Store
+	// Auth checks API keys and signing secrets for every surface.
+	Auth      *workspace.Authenticator
+	Webhooks  *webhook.Store
+	GiftCards *giftcard.Store
 	// Redemptions takes redemptions to their outcome (the worker runs it).
 	Redemptions *giftcard.Processor
 	Sandbox     *giftcard.Sandbox
@@ -99,8 +101,10 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 	}
 	enqueuer := tasks.NewEnqueuer(queue, log)
 	enqueuer.RedemptionTimeout = redemptions.MaxDuration()
+	workspaces := workspace.New(pool, sealer)
 	return &App{Settings: s, Pool: pool, RedisOpt: redisOpt, Redis: rc,
-		Ledger: l, Workspaces: workspace.New(pool), GiftCards: cards, Redemptions: redemptions, Sandbox: sandbox,
+		Ledger: l, Workspaces: workspaces, Auth: workspace.NewAuthenticator(workspaces, log.With("component", "auth")),
+		GiftCards: cards, Redemptions: redemptions, Sandbox: sandbox,
 		Webhooks: webhook.NewStore(pool, s.WebhookAllowPrivate), Enqueuer: enqueuer,
 		Registry: reg, Log: log}, nil
 }

@@ -11,11 +11,13 @@ import (
 	"github.com/orbt/orbt/api"
 	"github.com/orbt/orbt/consumerui"
 	"github.com/orbt/orbt/ops"
+	"github.com/orbt/orbt/partnerapi"
 	"github.com/orbt/orbt/server"
 )
 
 // Handler mounts every HTTP surface side by side on one server: the native
-// API (/v1, /admin/v1), the consumer pages (/c/) and the ops pages
+// API (/v1, /admin/v1), the Orbt-compatible partner API (/api/partner/v1),
+// the consumer pages (/c/) and the ops pages
 // (/healthz, /readyz, /metrics, /ops/...). Each surface owns its routes.go.
 func (a *App) Handler() (http.Handler, error) {
 	srv, err := server.New(a.Log.With("component", "http"), a.Registry)
@@ -27,7 +29,7 @@ func (a *App) Handler() (http.Handler, error) {
 			return nil, fmt.Errorf("ORBT_TRUSTED_PROXIES: %w", err)
 		}
 	}
-	native, err := api.New(api.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, Webhooks: a.Webhooks,
+	native, err := api.New(api.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, Auth: a.Auth, Webhooks: a.Webhooks,
 		GiftCards: a.GiftCards, PublicURL: a.Settings.PublicURL,
 		Enqueuer: a.Enqueuer, AdminToken: a.Settings.AdminToken, BatchItemsMax: a.Settings.BatchItemsMax,
 		Logger: a.Log.With("component", "api"), Registerer: a.Registry})
@@ -35,6 +37,8 @@ func (a *App) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	native.Routes(srv)
+	partnerapi.New(partnerapi.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, Auth: a.Auth, Enqueuer: a.Enqueuer,
+		Logger: a.Log.With("component", "partnerapi")}).Routes(srv)
 	pages, err := consumerui.New(consumerui.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, GiftCards: a.GiftCards,
 		Redeemed: a.Enqueuer.RedemptionAccepted, Secure: strings.HasPrefix(a.Settings.PublicURL, "https://"),
 		PublicOrigin: publicOrigin(a.Settings.PublicURL),

@@ -43,12 +43,17 @@ func (s *scripted) Issue(ctx context.Context, req giftcard.IssueRequest) (giftca
 func heldRedemption(t *testing.T, s *giftcard.Store, l *ledger.Ledger) (ws string, r giftcard.Redemption) {
 	t.Helper()
 	ctx := context.Background()
-	created, err := workspace.New(db.Pool).CreateWorkspace(ctx, "script")
+	sealer, err := seal.NewSealer(make([]byte, seal.DataKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	workspaces := workspace.New(db.Pool, sealer)
+	created, err := workspaces.CreateWorkspace(ctx, "script")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ws = created.ID
-	c, err := workspace.New(db.Pool).CreateConsumer(ctx, ws, workspace.Consumer{ExternalID: "c"})
+	c, err := workspaces.CreateConsumer(ctx, ws, workspace.Consumer{ExternalID: "c"})
 	if err != nil {
 		t.Fatal(err)
 	}

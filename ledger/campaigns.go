@@ -132,3 +132,23 @@ func (l *Ledger) UpdateCampaign(ctx context.Context, workspaceID, id string, f C
 	}
 	return c, nil
 }
+
+// CampaignNames returns the names of the workspace's campaigns among ids.
+func (l *Ledger) CampaignNames(ctx context.Context, workspaceID string, ids []string) (map[string]string, error) {
+	names := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return names, nil
+	}
+	rows, err := l.pool.Query(ctx, `SELECT id, name FROM campaigns WHERE workspace_id = $1 AND id = ANY ($2)`, workspaceID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("campaign names: %w", err)
+	}
+	var id, name string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error {
+		names[id] = name
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("campaign names: %w", err)
+	}
+	return names, nil
+}

@@ -186,6 +186,37 @@ func (l *Ledger) ConsumerWallets(ctx context.Context, workspaceID, consumerID, c
 	return list, nil
 }
 
+// ConsumerWalletsAt lists a consumer's wallets in creation order, skipping
+// the first offset: the numbered pages of the Orbt-compatible API.
+func (l *Ledger) ConsumerWalletsAt(ctx context.Context, workspaceID, consumerID string, offset int64, limit int) ([]Wallet, error) {
+	rows, err := l.pool.Query(ctx, `SELECT `+walletColumns+`
+		FROM wallets w JOIN ledger_accounts a ON a.id = w.account_id
+		WHERE w.consumer_id = $1 AND w.workspace_id = $2
+		ORDER BY w.id OFFSET $3 LIMIT $4`, consumerID, workspaceID, offset, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list wallets: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Wallet, error) { return scanWallet(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list wallets: %w", err)
+	}
+	return list, nil
+}
+
+// BalanceAfter is the balance a completed credit or debit left in its
+// wallet: the same figure however much later it is asked, unlike the
+// wallet's balance now.
+func (l *Ledger) BalanceAfter(ctx context.Context, txn Transaction) (int64, error) {
+	var balance int64
+	err := l.pool.QueryRow(ctx, `SELECT e.balance_after FROM ledger_entries e
+		JOIN wallets w ON w.account_id = e.account_id
+		WHERE e.transaction_id = $1 AND w.id = $2`, txn.ID, deref(txn.WalletID)).Scan(&balance)
+	if err != nil {
+		return 0, fmt.Errorf("balance after %s: %w", txn.ID, store.NoRows(err, store.ErrNotFound))
+	}
+	return balance, nil
+}
+
 // StatementLine is one entry of a wallet's statement.
 type StatementLine struct {
 	EntryID       int64     `json:"entryId,string"`

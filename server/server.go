@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -77,6 +78,11 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, t Timeouts) err
 // not a hang; RouteTimeout sets longer ones.
 const requestTimeout = 10 * time.Second
 
+// WaitingRequestTimeout is the deadline of a route whose requests may wait
+// for an outcome (Prefer: wait=10 at most): the wait plus a request's
+// usual deadline.
+const WaitingRequestTimeout = validate.PreferWaitMax + requestTimeout
+
 // Server is the gin engine the surfaces mount their routes on.
 type Server struct {
 	Engine  *gin.Engine
@@ -85,6 +91,17 @@ type Server struct {
 	// routeTimeouts are the request deadlines of routes that need longer
 	// than requestTimeout, by "METHOD /full/path".
 	routeTimeouts map[string]time.Duration
+	// surfaces render the errors the server answers itself (no such route,
+	// a panic) in the shape of the surface whose path prefix they fall under.
+	surfaces []surface
+}
+
+// Renderer writes an error in one surface's shape and stops the chain.
+type Renderer func(c *gin.Context, e *httperr.Error)
+
+type surface struct {
+	prefix string
+	render Renderer
 }
 
 // New returns a Server with the shared middleware installed; reg (nil for
@@ -114,9 +131,9 @@ func New(log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	}
 	r.ContextWithFallback = true
 	r.Use(requestID, s.observe, gin.CustomRecovery(s.recoverProblem), s.deadline)
-	r.NoRoute(func(c *gin.Context) { Abort(c, httperr.New(http.StatusNotFound, "not_found", "No such route.")) })
+	r.NoRoute(func(c *gin.Context) { s.abort(c, httperr.New(http.StatusNotFound, "not_found", "No such route.")) })
 	r.NoMethod(func(c *gin.Context) {
-		Abort(c, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "This route does not take that method."))
+		s.abort(c, httperr.New(http.StatusMethodNotAllowed, "method_not_allowed", "This route does not take that method."))
 	})
 	s.Engine = r
 	return s, nil
@@ -146,6 +163,26 @@ func BodyDeadline(d time.Duration) gin.HandlerFunc {
 	}
 }
 
+// Surface makes the errors the server answers itself under a path prefix
+// (an unknown route or method, a panic) render as that surface renders
+// its own: the Orbt-compatible API answers in its envelope, not in
+// problem+json.
+func (s *Server) Surface(prefix string, render Renderer) {
+	s.surfaces = append(s.surfaces, surface{prefix: prefix, render: render})
+}
+
+// abort renders e in the shape of the request's surface.
+func (s *Server) abort(c *gin.Context, e *httperr.Error) {
+	for _, sf := range s.surfaces {
+		if strings.HasPrefix(c.Request.URL.Path, sf.prefix) {
+			sf.render(c, e)
+			c.Abort()
+			return
+		}
+	}
+	Abort(c, e)
+}
+
 // Abort renders e as a problem response and stops the handler chain.
 func Abort(c *gin.Context, e *httperr.Error) {
 	e.WriteProblem(c.Writer)
@@ -155,14 +192,20 @@ func Abort(c *gin.Context, e *httperr.Error) {
 // Fail classifies err and renders it as a problem response, logging what
 // the client is not told.
 func Fail(c *gin.Context, log *slog.Logger, err error) {
+	Abort(c, Classify(c, log, err))
+}
+
+// Classify is what the client is told of err, logging a server fault
+// (whose detail the client is not told) with its route.
+func Classify(c *gin.Context, log *slog.Logger, err error) *httperr.Error {
 	e := httperr.Classify(err)
 	switch {
 	case e.Status == http.StatusServiceUnavailable:
-		log.Warn("unavailable", "err", err, "path", c.FullPath())
+		log.Warn("unavailable", "err", err, "route", c.FullPath())
 	case e.Status >= 500:
-		log.Error("internal error", "err", err, "path", c.FullPath())
+		log.Error("internal error", "err", err, "route", c.FullPath())
 	}
-	Abort(c, e)
+	return e
 }
 
 // requestID sets X-Request-Id, keeping a sane one the client sent.
@@ -192,7 +235,7 @@ func (s *Server) deadline(c *gin.Context) {
 func (s *Server) recoverProblem(c *gin.Context, rec any) {
 	// The route, never the path: a path may carry a consumer link's token.
 	s.log.Error("panic", "recovered", rec, "route", c.FullPath())
-	Abort(c, httperr.New(http.StatusInternalServerError, "internal_error", "Something went wrong on our side."))
+	s.abort(c, httperr.New(http.StatusInternalServerError, "internal_error", "Something went wrong on our side."))
 }
 
 func (s *Server) observe(c *gin.Context) {

@@ -172,6 +172,64 @@ func (v *Validator) Amount(field string, n int64) {
 	}
 }
 
+// MajorAmount reads an amount written in major units of cur (a JSON
+// number such as 50.25, or the same digits as a JSON string) into minor
+// units, exactly: from the JSON text, never through a float, and never
+// rounded: more decimals than the currency has is an error. An absent
+// amount is 0 (an error when required); zero is an error unless
+// allowZero.
+func (v *Validator) MajorAmount(field string, raw json.RawMessage, cur ledger.Currency, required, allowZero bool) int64 {
+	text := string(raw)
+	switch {
+	case len(raw) == 0 || text == "null":
+		if required {
+			v.Add(field, "is required")
+		}
+		return 0
+	case raw[0] == '"':
+		if err := json.Unmarshal(raw, &text); err != nil {
+			v.Add(field, "must be a decimal number such as 12.50")
+			return 0
+		}
+	case raw[0] != '-' && (raw[0] < '0' || raw[0] > '9'):
+		v.Add(field, "must be a decimal number such as 12.50")
+		return 0
+	}
+	whole, frac, _ := strings.Cut(strings.TrimPrefix(text, "-"), ".")
+	n, err := cur.ParseMajor(strings.TrimPrefix(text, "-"))
+	exp := cur.Exponent()
+	switch {
+	case strings.ContainsAny(text, "eE"):
+		v.Add(field, "must be a plain decimal such as 12.50, without an exponent")
+	case strings.HasPrefix(text, "-"):
+		v.Add(field, "must not be negative")
+	case err != nil && len(frac) > exp && exp == 0:
+		v.Add(field, fmt.Sprintf("must be a whole number: %s has no minor units", cur))
+	case err != nil && len(frac) > exp:
+		v.Add(field, fmt.Sprintf("must have at most %d decimal places for %s; it is never rounded", exp, cur))
+	case err != nil && len(whole) > 15 && allDigits(whole):
+		v.Add(field, "must be at most "+cur.FormatMajor(AmountMax))
+	case err != nil:
+		v.Add(field, "must be a decimal number such as 12.50")
+	case n == 0 && !allowZero:
+		v.Add(field, "must be greater than zero")
+	case n > AmountMax:
+		v.Add(field, "must be at most "+cur.FormatMajor(AmountMax))
+	default:
+		return n
+	}
+	return 0
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // Currency checks an ISO 4217 code and returns it.
 func (v *Validator) Currency(field, code string) ledger.Currency {
 	if code == "" {

@@ -63,7 +63,7 @@ func newHarness(t *testing.T) *harness {
 	})
 	a := sharedStack.App
 	h := &harness{t: t, ledger: a.Ledger, hooks: a.Webhooks, queue: a.Enqueuer}
-	created, err := workspace.New(db.Pool).CreateWorkspace(ctx, "hooks")
+	created, err := a.Workspaces.CreateWorkspace(ctx, "hooks")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func newHarness(t *testing.T) *harness {
 	if _, err := h.ledger.ApplyLane(ctx, seed.LaneID()); err != nil {
 		t.Fatal(err)
 	}
-	consumer, err := workspace.New(db.Pool).CreateConsumer(ctx, h.ws, workspace.Consumer{ExternalID: "c1"})
+	consumer, err := a.Workspaces.CreateConsumer(ctx, h.ws, workspace.Consumer{ExternalID: "c1"})
 	if err != nil {
 		t.Fatal(err)
 	}

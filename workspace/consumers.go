@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,7 +14,10 @@ import (
 
 // Consumer is one of a partner's end users.
 type Consumer struct {
-	ID         string            `json:"id"`
+	ID string `json:"id"`
+	// Number is the consumer's integer id on the Orbt-compatible partner
+	// API (its customerId), from one sequence across workspaces.
+	Number     int64             `json:"number"`
 	ExternalID string            `json:"externalId"`
 	Email      *string           `json:"email"`
 	Name       *string           `json:"name"`
@@ -21,11 +25,11 @@ type Consumer struct {
 	CreatedAt  time.Time         `json:"createdAt"`
 }
 
-const consumerColumns = `id, external_id, email, name, metadata, created_at`
+const consumerColumns = `id, number, external_id, email, name, metadata, created_at`
 
 func scanConsumer(row pgx.Row) (Consumer, error) {
 	var c Consumer
-	err := row.Scan(&c.ID, &c.ExternalID, &c.Email, &c.Name, &c.Metadata, &c.CreatedAt)
+	err := row.Scan(&c.ID, &c.Number, &c.ExternalID, &c.Email, &c.Name, &c.Metadata, &c.CreatedAt)
 	return c, err
 }
 
@@ -151,4 +155,63 @@ func EnsureConsumers(ctx context.Context, tx pgx.Tx, workspaceID string, externa
 		return nil, fmt.Errorf("ensure consumers: found %d of %d", len(found), len(externalIDs))
 	}
 	return found, nil
+}
+
+// ConsumerByNumber returns the workspace's consumer with an integer id.
+func (s *Store) ConsumerByNumber(ctx context.Context, workspaceID string, number int64) (Consumer, error) {
+	c, err := scanConsumer(s.pool.QueryRow(ctx,
+		`SELECT `+consumerColumns+` FROM consumers WHERE workspace_id = $1 AND number = $2`, workspaceID, number))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Consumer{}, fmt.Errorf("consumer %d: %w", number, ErrConsumerNotFound)
+	}
+	if err != nil {
+		return Consumer{}, fmt.Errorf("consumer %d: %w", number, err)
+	}
+	return c, nil
+}
+
+// ConsumersByNumber lists the workspace's consumers in the order of their
+// integer ids, skipping the first offset: the numbered pages of the
+// Orbt-compatible API.
+func (s *Store) ConsumersByNumber(ctx context.Context, workspaceID string, offset int64, limit int) ([]Consumer, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+consumerColumns+` FROM consumers
+		WHERE workspace_id = $1 ORDER BY number OFFSET $2 LIMIT $3`, workspaceID, offset, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list consumers: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Consumer, error) { return scanConsumer(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list consumers: %w", err)
+	}
+	return list, nil
+}
+
+// ConsumerForEmail returns the workspace's consumer with an email address
+// (compared case-insensitively), creating it with that name when there is
+// none: Orbt's partner API knows a customer by its email. A consumer it
+// creates takes the lower-cased address as its externalId, so two
+// concurrent first calls for one address make one consumer.
+func (s *Store) ConsumerForEmail(ctx context.Context, workspaceID, email, name string) (Consumer, error) {
+	key := strings.ToLower(email)
+	find := func() (Consumer, error) {
+		// The consumer whose externalId is the address comes first: it is
+		// the one this path creates, and the one a race with it created.
+		return scanConsumer(s.pool.QueryRow(ctx, `SELECT `+consumerColumns+` FROM consumers
+			WHERE workspace_id = $1 AND (external_id = $2 OR (email IS NOT NULL AND lower(email) = $2))
+			ORDER BY external_id = $2 DESC, number LIMIT 1`, workspaceID, key))
+	}
+	c, err := find()
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return Consumer{}, fmt.Errorf("consumer for email: %w", err)
+	}
+	c, err = s.CreateConsumer(ctx, workspaceID, Consumer{ExternalID: key, Email: &email, Name: &name})
+	if errors.Is(err, ErrConsumerExists) {
+		if c, err = find(); err != nil {
+			return Consumer{}, fmt.Errorf("consumer for email: %w", err)
+		}
+	}
+	return c, err
 }

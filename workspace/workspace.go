@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orbt/orbt/seal"
 	"github.com/orbt/orbt/store"
 )
 
@@ -32,10 +33,12 @@ const (
 // Store reads and writes workspaces, keys and consumers.
 type Store struct {
 	pool *pgxpool.Pool
+	// sealer seals signing secrets at rest.
+	sealer *seal.Sealer
 }
 
 // New returns a Store over the pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool, sealer *seal.Sealer) *Store { return &Store{pool: pool, sealer: sealer} }
 
 // Workspace is one partner account.
 type Workspace struct {
@@ -55,14 +58,14 @@ type Created struct {
 
 // CreateWorkspace creates a workspace and its first read-write key.
 func (s *Store) CreateWorkspace(ctx context.Context, name string) (Created, error) {
-	c := Created{ID: store.NewID("ws"), Name: name, SigningSecret: "ssec_" + store.Token(24)}
+	c := Created{ID: store.NewID("ws"), Name: name, SigningSecret: newSigningSecret()}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return Created{}, fmt.Errorf("create workspace: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `INSERT INTO workspaces (id, name, signing_secret) VALUES ($1, $2, $3)`,
-		c.ID, name, c.SigningSecret); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO workspaces (id, name, signing_secret_sealed) VALUES ($1, $2, $3)`,
+		c.ID, name, s.sealer.Seal(c.SigningSecret, signingSecretContext(c.ID))); err != nil {
 		return Created{}, fmt.Errorf("create workspace: %w", err)
 	}
 	key, err := createKey(ctx, tx, c.ID, "default", ScopeWrite)

@@ -1,0 +1,164 @@
+package partnerapi
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/orbt/orbt/httperr"
+	"github.com/orbt/orbt/validate"
+	"github.com/orbt/orbt/workspace"
+)
+
+// The headers of Orbt's request signing.
+const (
+	HeaderAPIKey    = "x-api-key"
+	HeaderClientID  = "x-client-id"
+	HeaderTimestamp = "x-timestamp"
+	HeaderBodyHash  = "x-body-hash"
+	HeaderSignature = "x-signature"
+)
+
+var signedHeaders = []string{HeaderAPIKey, HeaderClientID, HeaderTimestamp, HeaderBodyHash, HeaderSignature}
+
+// timestampSkewMax is how far a request's x-timestamp may be from the
+// server's clock either way: it bounds how long a captured request can be
+// replayed.
+const timestampSkewMax = 5 * time.Minute
+
+// BodyHash is the x-body-hash of a body: base64 of its SHA-256 (of the
+// empty string when there is no body).
+func BodyHash(body []byte) string {
+	sum := sha256.Sum256(body)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// Signature is the x-signature of a request: base64 of the HMAC-SHA256,
+// keyed with the workspace's signing secret, of
+// METHOD\nTIMESTAMP\nCLIENT_ID\nBODY_HASH (the header values as sent).
+func Signature(secret, method, timestamp, clientID, bodyHash string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(method + "\n" + timestamp + "\n" + clientID + "\n" + bodyHash))
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// ctxKey names the verified API key in the gin context.
+const ctxKey = "orbt.partnerKey"
+
+// deny answers a request whose signing fails one check: 403 saying which.
+func deny(c *gin.Context, reason, message string) {
+	renderError(c, http.StatusForbidden, codeAuthentication, message, &errorDetails{Reason: reason}, 0)
+}
+
+// verify authenticates a signed request: the key, that it belongs to the
+// workspace x-client-id names, the timestamp's freshness, the body's hash
+// and the signature, each refusal saying which check failed. Secrets and
+// hashes are compared in constant time. The cheap header checks come
+// before reading the body, so an unknown caller costs no body read.
+func (p *API) verify(c *gin.Context) {
+	h := c.Request.Header
+	var missing []string
+	for _, name := range signedHeaders {
+		if h.Get(name) == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		deny(c, "missing_header", "Sign the request: missing "+strings.Join(missing, ", ")+".")
+		return
+	}
+	key, err := p.auth.Key(c, h.Get(HeaderAPIKey))
+	if errors.Is(err, workspace.ErrUnauthorized) {
+		deny(c, "unknown_api_key", "The x-api-key is unknown or revoked.")
+		return
+	}
+	if err != nil {
+		p.fail(c, err)
+		return
+	}
+	clientID := h.Get(HeaderClientID)
+	if subtle.ConstantTimeCompare([]byte(clientID), []byte(key.WorkspaceID)) != 1 {
+		deny(c, "client_id_mismatch", "The x-api-key belongs to another workspace than x-client-id names.")
+		return
+	}
+	timestamp := h.Get(HeaderTimestamp)
+	at, err := time.Parse(time.RFC3339Nano, timestamp)
+	if err != nil {
+		deny(c, "invalid_timestamp", "The x-timestamp must be ISO 8601 in UTC, such as 2026-11-26T10:00:00Z.")
+		return
+	}
+	if skew := p.now().Sub(at); skew > timestampSkewMax || skew < -timestampSkewMax {
+		deny(c, "stale_timestamp", "The x-timestamp is more than 5 minutes from the server's clock ("+
+			p.now().UTC().Format(time.RFC3339)+").")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, validate.BodyBytesMax))
+	if e := validate.TooLarge(err); e != nil {
+		Render(c, e)
+		return
+	}
+	if err != nil {
+		Render(c, httperr.New(http.StatusBadRequest, "invalid_body", "The body could not be read to its end."))
+		return
+	}
+	bodyHash := h.Get(HeaderBodyHash)
+	if !equalBase64(bodyHash, BodyHash(body)) {
+		deny(c, "body_hash_mismatch", "The x-body-hash is not the base64 SHA-256 of the body as received.")
+		return
+	}
+	secrets, err := p.auth.SigningSecrets(c, key.WorkspaceID)
+	if err != nil {
+		p.fail(c, err)
+		return
+	}
+	signature := h.Get(HeaderSignature)
+	method := c.Request.Method
+	if !equalBase64(signature, Signature(secrets.Current, method, timestamp, clientID, bodyHash)) &&
+		(secrets.Previous == "" || !equalBase64(signature, Signature(secrets.Previous, method, timestamp, clientID, bodyHash))) {
+		deny(c, "signature_mismatch", "The x-signature is not the base64 HMAC-SHA256 of METHOD\\nTIMESTAMP\\nCLIENT_ID\\nBODY_HASH "+
+			"keyed with the workspace's signing secret.")
+		return
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	c.Set(ctxKey, key)
+	c.Next()
+}
+
+// equalBase64 compares a base64 value a client sent with the one computed,
+// in constant time, by the bytes they encode: padding left off is fine.
+func equalBase64(sent, want string) bool {
+	got, err := base64.StdEncoding.DecodeString(sent)
+	if err != nil {
+		got, err = base64.RawStdEncoding.DecodeString(sent)
+	}
+	wantBytes, _ := base64.StdEncoding.DecodeString(want)
+	return err == nil && hmac.Equal(got, wantBytes)
+}
+
+// requireWrite refuses read-only keys on writes.
+func requireWrite(c *gin.Context) {
+	if apiKey(c).Scope != workspace.ScopeWrite {
+		renderError(c, http.StatusForbidden, codeAccessDenied, "This API key is read-only.",
+			&errorDetails{Reason: "insufficient_scope"}, 0)
+		return
+	}
+	c.Next()
+}
+
+func apiKey(c *gin.Context) workspace.APIKey {
+	k, _ := c.Get(ctxKey)
+	key, _ := k.(workspace.APIKey)
+	return key
+}
+
+// wsID is the workspace of the request's key.
+func wsID(c *gin.Context) string { return apiKey(c).WorkspaceID }

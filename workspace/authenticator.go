@@ -1,0 +1,120 @@
+package workspace
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// credentialTTL is how long a verified key, or a workspace's signing
+// secrets, are trusted without a database read. A revocation or rotation
+// takes effect at once on the process that made it and within
+// credentialTTL everywhere else.
+const credentialTTL = 5 * time.Second
+
+// keyTouchEvery throttles lastUsedAt writes to one per key per interval.
+const keyTouchEvery = time.Minute
+
+// Authenticator answers who a request is from: its API key, and, for
+// signed requests, its workspace's signing secrets. It keeps what it read
+// for credentialTTL, so a busy partner costs no database read per request.
+// One per process, shared by every surface that takes API keys, so that a
+// revocation through one is at once seen by all.
+type Authenticator struct {
+	store *Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	keys    map[[32]byte]cached[APIKey]
+	secrets map[string]cached[SigningSecrets]
+	touched sync.Map // key id -> time.Time
+}
+
+type cached[T any] struct {
+	value   T
+	expires time.Time
+}
+
+// NewAuthenticator returns an Authenticator over the store.
+func NewAuthenticator(s *Store, log *slog.Logger) *Authenticator {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Authenticator{store: s, log: log,
+		keys: make(map[[32]byte]cached[APIKey]), secrets: make(map[string]cached[SigningSecrets])}
+}
+
+// Key returns the live key a secret belongs to, or ErrUnauthorized, and
+// records (at most once a minute) that it was used.
+func (a *Authenticator) Key(ctx context.Context, secret string) (APIKey, error) {
+	hash := HashKey(secret)
+	now := time.Now()
+	a.mu.Lock()
+	c, hit := a.keys[hash]
+	a.mu.Unlock()
+	if !hit || now.After(c.expires) {
+		key, err := a.store.Authenticate(ctx, secret)
+		if err != nil {
+			return APIKey{}, err
+		}
+		c = cached[APIKey]{value: key, expires: now.Add(credentialTTL)}
+		a.mu.Lock()
+		a.keys[hash] = c
+		a.mu.Unlock()
+	}
+	if last, ok := a.touched.Load(c.value.ID); !ok || now.Sub(last.(time.Time)) > keyTouchEvery {
+		a.touched.Store(c.value.ID, now)
+		if err := a.store.TouchKey(ctx, c.value.ID); err != nil {
+			a.log.Warn("touch key", "err", err)
+		}
+	}
+	return c.value, nil
+}
+
+// RevokeKey revokes a key of the workspace and forgets it at once.
+func (a *Authenticator) RevokeKey(ctx context.Context, workspaceID, keyID string) error {
+	if err := a.store.RevokeKey(ctx, workspaceID, keyID); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for h, k := range a.keys {
+		if k.value.ID == keyID {
+			delete(a.keys, h)
+		}
+	}
+	return nil
+}
+
+// SigningSecrets returns the workspace's live signing secrets.
+func (a *Authenticator) SigningSecrets(ctx context.Context, workspaceID string) (SigningSecrets, error) {
+	now := time.Now()
+	a.mu.Lock()
+	c, hit := a.secrets[workspaceID]
+	a.mu.Unlock()
+	if hit && now.Before(c.expires) && (c.value.Previous == "" || now.Before(c.value.PreviousExpiresAt)) {
+		return c.value, nil
+	}
+	secrets, err := a.store.SigningSecrets(ctx, workspaceID)
+	if err != nil {
+		return SigningSecrets{}, err
+	}
+	a.mu.Lock()
+	a.secrets[workspaceID] = cached[SigningSecrets]{value: secrets, expires: now.Add(credentialTTL)}
+	a.mu.Unlock()
+	return secrets, nil
+}
+
+// RotateSigningSecret issues the workspace a new signing secret and
+// forgets the cached ones at once.
+func (a *Authenticator) RotateSigningSecret(ctx context.Context, workspaceID string) (RotatedSigningSecret, error) {
+	r, err := a.store.RotateSigningSecret(ctx, workspaceID)
+	if err != nil {
+		return RotatedSigningSecret{}, err
+	}
+	a.mu.Lock()
+	delete(a.secrets, workspaceID)
+	a.mu.Unlock()
+	return r, nil
+}
