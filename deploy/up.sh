@@ -71,6 +71,7 @@ if [ -z "$key" ]; then
   key=$(sed -n 's/.*"apiKey": "\(.*\)".*/\1/p' "$state/demo.json")
 fi
 workspace=$(sed -n 's/.*"id": "\(.*\)".*/\1/p' "$state/demo.json")
+signing_secret=$(sed -n 's/.*"signingSecret": "\(.*\)".*/\1/p' "$state/demo.json")
 bin/orbt fund --workspace "$workspace" --currency USD --amount 100000000 --reference demo-funding-1 >/dev/null
 
 # Gift cards: the four sandbox brands enabled for the demo workspace, and a
@@ -101,6 +102,9 @@ Orbt is running (orbt dev, pid $(cat "$state/dev.pid"), log $state/dev.log).
   API            $base
   Demo API key   $key
   Workspace      $workspace   (funded with 100000000 USD minor units; sandbox gift card brands enabled)
+  Signing secret $signing_secret
+                 (Orbt-compatible API at $base/api/partner/v1: x-client-id is the workspace id;
+                  rotating it with POST /v1/workspace/signing-secret/rotate makes this one stale in a day)
   Consumer page  $link
                  (the demo consumer's link, valid 24 h: open it to redeem their \$50.00)
   Admin token    $ORBT_ADMIN_TOKEN
