@@ -11,9 +11,6 @@ import (
 	"github.com/orbt/orbt/workspace"
 )
 
-// ctxKey names what auth puts in the gin context.
-const ctxKey = "orbt.apiKey"
-
 // authenticate resolves the bearer key to its workspace.
 func (a *API) authenticate(c *gin.Context) {
 	secret, ok := server.Bearer(c.Request)
@@ -30,24 +27,9 @@ func (a *API) authenticate(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.Set(ctxKey, key)
+	server.SetAPIKey(c, key)
 	c.Next()
-}
-
-// requireWrite refuses read keys on writes.
-func requireWrite(c *gin.Context) {
-	if apiKey(c).Scope != workspace.ScopeWrite {
-		server.Abort(c, httperr.New(http.StatusForbidden, "insufficient_scope", "This API key is read-only."))
-		return
-	}
-	c.Next()
-}
-
-func apiKey(c *gin.Context) workspace.APIKey {
-	k, _ := c.Get(ctxKey)
-	key, _ := k.(workspace.APIKey)
-	return key
 }
 
 // wsID is the workspace of the request's key.
-func wsID(c *gin.Context) string { return apiKey(c).WorkspaceID }
+func wsID(c *gin.Context) string { return server.WorkspaceID(c) }

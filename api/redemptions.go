@@ -9,6 +9,7 @@ import (
 
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/httperr"
+	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/validate"
 	"github.com/orbt/orbt/workspace"
 )
@@ -61,7 +62,7 @@ func (a *API) getRedemption(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	if apiKey(c).Scope != workspace.ScopeWrite {
+	if server.APIKey(c).Scope != workspace.ScopeWrite {
 		r = r.WithoutCard()
 	}
 	c.JSON(http.StatusOK, r)

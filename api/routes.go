@@ -17,7 +17,7 @@ func (a *API) Routes(s *server.Server) {
 	admin.PUT("/workspaces/:id/brands", a.adminSetBrands)
 
 	v1 := s.Engine.Group("/v1", a.authenticate, validParams)
-	write := v1.Group("", requireWrite)
+	write := v1.Group("", server.RequireWrite(server.Abort))
 
 	v1.GET("/workspace", a.getWorkspace)
 	write.POST("/workspace/signing-secret/rotate", a.rotateSigningSecret)

@@ -170,29 +170,23 @@ func (l *Ledger) Wallet(ctx context.Context, workspaceID, id string) (Wallet, er
 	return w, nil
 }
 
-// ConsumerWallets lists a consumer's wallets in creation order.
+// ConsumerWallets lists a consumer's wallets in creation order, after the
+// cursor (a wallet id).
 func (l *Ledger) ConsumerWallets(ctx context.Context, workspaceID, consumerID, cursor string, limit int) ([]Wallet, error) {
-	rows, err := l.pool.Query(ctx, `SELECT `+walletColumns+`
-		FROM wallets w JOIN ledger_accounts a ON a.id = w.account_id
-		WHERE w.consumer_id = $1 AND w.workspace_id = $2 AND ($3 = '' OR w.id > $3)
-		ORDER BY w.id LIMIT $4`, consumerID, workspaceID, cursor, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list wallets: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Wallet, error) { return scanWallet(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list wallets: %w", err)
-	}
-	return list, nil
+	return l.consumerWallets(ctx, workspaceID, consumerID, cursor, 0, limit)
 }
 
 // ConsumerWalletsAt lists a consumer's wallets in creation order, skipping
 // the first offset: the numbered pages of the Orbt-compatible API.
 func (l *Ledger) ConsumerWalletsAt(ctx context.Context, workspaceID, consumerID string, offset int64, limit int) ([]Wallet, error) {
+	return l.consumerWallets(ctx, workspaceID, consumerID, "", offset, limit)
+}
+
+func (l *Ledger) consumerWallets(ctx context.Context, workspaceID, consumerID, cursor string, offset int64, limit int) ([]Wallet, error) {
 	rows, err := l.pool.Query(ctx, `SELECT `+walletColumns+`
 		FROM wallets w JOIN ledger_accounts a ON a.id = w.account_id
-		WHERE w.consumer_id = $1 AND w.workspace_id = $2
-		ORDER BY w.id OFFSET $3 LIMIT $4`, consumerID, workspaceID, offset, limit)
+		WHERE w.consumer_id = $1 AND w.workspace_id = $2 AND ($3 = '' OR w.id > $3)
+		ORDER BY w.id OFFSET $4 LIMIT $5`, consumerID, workspaceID, cursor, offset, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list wallets: %w", err)
 	}

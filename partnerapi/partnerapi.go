@@ -30,10 +30,10 @@ import (
 type Options struct {
 	Ledger     *ledger.Ledger
 	Workspaces *workspace.Store
-	// Auth checks API keys and signing secrets, shared with the native API
-	// so a key revoked there is refused here at once.
+	// Auth checks API keys and signing secrets (required), shared with the
+	// native API so a key revoked there is refused here at once.
 	Auth *workspace.Authenticator
-	// Enqueuer wakes the worker for accepted work; nil leaves it to the relay.
+	// Enqueuer wakes the worker for accepted work (required).
 	Enqueuer *tasks.Enqueuer
 	// OutcomeWait is how long a money movement waits for its outcome before
 	// answering 202 (default 5 s); a request's own "Prefer: wait=N" wins.
@@ -63,12 +63,6 @@ const outcomeWaitDefault = 5 * time.Second
 func New(opts Options) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
-	}
-	if opts.Enqueuer == nil {
-		opts.Enqueuer = tasks.NewEnqueuer(nil, opts.Logger)
-	}
-	if opts.Auth == nil {
-		opts.Auth = workspace.NewAuthenticator(opts.Workspaces, opts.Logger)
 	}
 	if opts.OutcomeWait <= 0 {
 		opts.OutcomeWait = outcomeWaitDefault

@@ -18,7 +18,7 @@ const Prefix = "/api/partner/v1"
 func (p *API) Routes(s *server.Server) {
 	s.Surface(Prefix, Render)
 	r := s.Engine.Group(Prefix, p.verify, validParams)
-	write := r.Group("", requireWrite)
+	write := r.Group("", server.RequireWrite(Render))
 
 	write.POST("/customer", p.createCustomer)
 	s.RouteTimeout(http.MethodPost, Prefix+"/customer", server.WaitingRequestTimeout)

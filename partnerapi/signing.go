@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/orbt/orbt/httperr"
+	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/validate"
 	"github.com/orbt/orbt/workspace"
 )
@@ -50,9 +51,6 @@ func Signature(secret, method, timestamp, clientID, bodyHash string) string {
 	m.Write([]byte(method + "\n" + timestamp + "\n" + clientID + "\n" + bodyHash))
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
-
-// ctxKey names the verified API key in the gin context.
-const ctxKey = "orbt.partnerKey"
 
 // deny answers a request whose signing fails one check: 403 saying which.
 func deny(c *gin.Context, reason, message string) {
@@ -129,7 +127,7 @@ func (p *API) verify(c *gin.Context) {
 		return
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
-	c.Set(ctxKey, key)
+	server.SetAPIKey(c, key)
 	c.Next()
 }
 
@@ -144,21 +142,5 @@ func equalBase64(sent, want string) bool {
 	return err == nil && hmac.Equal(got, wantBytes)
 }
 
-// requireWrite refuses read-only keys on writes.
-func requireWrite(c *gin.Context) {
-	if apiKey(c).Scope != workspace.ScopeWrite {
-		renderError(c, http.StatusForbidden, codeAccessDenied, "This API key is read-only.",
-			&errorDetails{Reason: "insufficient_scope"}, 0)
-		return
-	}
-	c.Next()
-}
-
-func apiKey(c *gin.Context) workspace.APIKey {
-	k, _ := c.Get(ctxKey)
-	key, _ := k.(workspace.APIKey)
-	return key
-}
-
 // wsID is the workspace of the request's key.
-func wsID(c *gin.Context) string { return apiKey(c).WorkspaceID }
+func wsID(c *gin.Context) string { return server.WorkspaceID(c) }

@@ -75,13 +75,19 @@ func queueConsumerInsert(b *pgx.Batch, workspaceID string, consumers []Consumer,
 
 // Consumer returns one consumer of the workspace.
 func (s *Store) Consumer(ctx context.Context, workspaceID, id string) (Consumer, error) {
+	return s.oneConsumer(ctx, workspaceID, "id", id)
+}
+
+// oneConsumer reads the workspace's consumer whose column (a unique one)
+// holds value.
+func (s *Store) oneConsumer(ctx context.Context, workspaceID, column string, value any) (Consumer, error) {
 	c, err := scanConsumer(s.pool.QueryRow(ctx,
-		`SELECT `+consumerColumns+` FROM consumers WHERE id = $1 AND workspace_id = $2`, id, workspaceID))
+		`SELECT `+consumerColumns+` FROM consumers WHERE workspace_id = $1 AND `+column+` = $2`, workspaceID, value))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Consumer{}, fmt.Errorf("consumer %s: %w", id, ErrConsumerNotFound)
+		return Consumer{}, fmt.Errorf("consumer %v: %w", value, ErrConsumerNotFound)
 	}
 	if err != nil {
-		return Consumer{}, fmt.Errorf("consumer %s: %w", id, err)
+		return Consumer{}, fmt.Errorf("consumer %v: %w", value, err)
 	}
 	return c, nil
 }
@@ -89,9 +95,13 @@ func (s *Store) Consumer(ctx context.Context, workspaceID, id string) (Consumer,
 // Consumers lists the workspace's consumers, newest first, optionally only
 // the one with an externalId.
 func (s *Store) Consumers(ctx context.Context, workspaceID, externalID, cursor string, limit int) ([]Consumer, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+consumerColumns+` FROM consumers
-		WHERE workspace_id = $1 AND ($2 = '' OR external_id = $2) AND ($3 = '' OR id < $3)
+	return s.listConsumers(ctx, `WHERE workspace_id = $1 AND ($2 = '' OR external_id = $2) AND ($3 = '' OR id < $3)
 		ORDER BY id DESC LIMIT $4`, workspaceID, externalID, cursor, limit)
+}
+
+// listConsumers reads the consumers a WHERE … ORDER BY … LIMIT clause picks.
+func (s *Store) listConsumers(ctx context.Context, clauses string, args ...any) ([]Consumer, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+consumerColumns+` FROM consumers `+clauses, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list consumers: %w", err)
 	}
@@ -159,31 +169,14 @@ func EnsureConsumers(ctx context.Context, tx pgx.Tx, workspaceID string, externa
 
 // ConsumerByNumber returns the workspace's consumer with an integer id.
 func (s *Store) ConsumerByNumber(ctx context.Context, workspaceID string, number int64) (Consumer, error) {
-	c, err := scanConsumer(s.pool.QueryRow(ctx,
-		`SELECT `+consumerColumns+` FROM consumers WHERE workspace_id = $1 AND number = $2`, workspaceID, number))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Consumer{}, fmt.Errorf("consumer %d: %w", number, ErrConsumerNotFound)
-	}
-	if err != nil {
-		return Consumer{}, fmt.Errorf("consumer %d: %w", number, err)
-	}
-	return c, nil
+	return s.oneConsumer(ctx, workspaceID, "number", number)
 }
 
 // ConsumersByNumber lists the workspace's consumers in the order of their
 // integer ids, skipping the first offset: the numbered pages of the
 // Orbt-compatible API.
 func (s *Store) ConsumersByNumber(ctx context.Context, workspaceID string, offset int64, limit int) ([]Consumer, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+consumerColumns+` FROM consumers
-		WHERE workspace_id = $1 ORDER BY number OFFSET $2 LIMIT $3`, workspaceID, offset, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list consumers: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Consumer, error) { return scanConsumer(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list consumers: %w", err)
-	}
-	return list, nil
+	return s.listConsumers(ctx, `WHERE workspace_id = $1 ORDER BY number OFFSET $2 LIMIT $3`, workspaceID, offset, limit)
 }
 
 // ConsumerForEmail returns the workspace's consumer with an email address

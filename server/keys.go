@@ -1,0 +1,40 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/orbt/orbt/httperr"
+	"github.com/orbt/orbt/workspace"
+)
+
+// apiKeyContext names the request's verified API key in the gin context.
+const apiKeyContext = "orbt.apiKey"
+
+// SetAPIKey records the API key a surface's authentication verified.
+func SetAPIKey(c *gin.Context, key workspace.APIKey) { c.Set(apiKeyContext, key) }
+
+// APIKey is the request's verified API key (the zero key before
+// authentication).
+func APIKey(c *gin.Context) workspace.APIKey {
+	k, _ := c.Get(apiKeyContext)
+	key, _ := k.(workspace.APIKey)
+	return key
+}
+
+// WorkspaceID is the workspace of the request's key.
+func WorkspaceID(c *gin.Context) string { return APIKey(c).WorkspaceID }
+
+// RequireWrite refuses read-only keys on a surface's writes, rendering the
+// 403 insufficient_scope as the surface renders errors.
+func RequireWrite(render Renderer) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if APIKey(c).Scope != workspace.ScopeWrite {
+			render(c, httperr.New(http.StatusForbidden, "insufficient_scope", "This API key is read-only."))
+			c.Abort()
+			return
+		}
+		c.Next()
+	}
+}
