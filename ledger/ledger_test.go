@@ -705,3 +705,50 @@ func TestStaleLanesComeOldestFirst(t *testing.T) {
 		}
 	}
 }
+
+// A funded wallet and its first credit are stored together or not at all,
+// and the credit is applied like any other, its balance after it kept.
+func TestFundedWalletAndItsCreditAreOne(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.fund(t, "USD", 10_000)
+	consumer := store.NewID("csm")
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO consumers (id, workspace_id, external_id) VALUES ($1, $2, $1)`,
+		consumer, f.workspace); err != nil {
+		t.Fatal(err)
+	}
+	credit := TransactionRequest{WorkspaceID: f.workspace, ReferenceID: "first-" + consumer, Type: TypeCredit,
+		Amount: 2_500, Currency: "USD"}
+
+	// The referenceId taken (here by an unrelated funding): nothing is made.
+	if _, _, err := f.l.Fund(ctx, f.workspace, credit.ReferenceID, "USD", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.l.CreateFundedWallet(ctx, f.workspace, consumer, "USD", credit); !errors.Is(err, ErrIdempotencyConflict) {
+		t.Fatalf("taken referenceId: %v", err)
+	}
+	var wallets int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM wallets WHERE consumer_id = $1`, consumer).Scan(&wallets); err != nil || wallets != 0 {
+		t.Fatalf("a refused funded wallet left %d wallets (%v)", wallets, err)
+	}
+
+	credit.ReferenceID = "first-again-" + consumer
+	w, txn, err := f.l.CreateFundedWallet(ctx, f.workspace, consumer, "USD", credit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if txn.Status != StatusPending || deref(txn.WalletID) != w.ID || w.Balance != 0 {
+		t.Fatalf("funded wallet: %+v, first credit %+v", w, txn)
+	}
+	if _, _, err := f.l.CreateFundedWallet(ctx, f.workspace, consumer, "USD", credit); !errors.Is(err, ErrWalletExists) {
+		t.Fatalf("second funded wallet: %v", err)
+	}
+	if txn = f.apply(t, txn); txn.Status != StatusCompleted {
+		t.Fatalf("first credit: %s", txn.Status)
+	}
+	f.apply(t, f.submit(t, TypeCredit, w.ID, 100, "USD"))
+	if after, err := f.l.BalanceAfter(ctx, txn); err != nil || after != 2_500 || f.balance(t, w.ID) != 2_600 {
+		t.Fatalf("balance after the first credit %d (%v), now %d", after, err, f.balance(t, w.ID))
+	}
+	assertInvariants(t)
+}

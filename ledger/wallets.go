@@ -45,9 +45,26 @@ func scanWallet(row pgx.Row) (Wallet, error) {
 // caller has checked, through the workspace store that owns consumers,
 // that the consumer is the workspace's.
 func (l *Ledger) CreateWallet(ctx context.Context, workspaceID, consumerID, walletType string, cur Currency, campaignID *string) (Wallet, error) {
+	w, _, err := l.createWallet(ctx, workspaceID, consumerID, walletType, cur, campaignID, nil)
+	return w, err
+}
+
+// CreateFundedWallet opens a standard wallet and accepts its first credit
+// (pending, for the worker to apply) in one database transaction, so
+// neither exists without the other. credit's WalletID is the new wallet's.
+func (l *Ledger) CreateFundedWallet(ctx context.Context, workspaceID, consumerID string, cur Currency, credit TransactionRequest) (Wallet, Transaction, error) {
+	w, txn, err := l.createWallet(ctx, workspaceID, consumerID, WalletStandard, cur, nil, &credit)
+	if err != nil {
+		return Wallet{}, Transaction{}, err
+	}
+	return w, *txn, nil
+}
+
+func (l *Ledger) createWallet(ctx context.Context, workspaceID, consumerID, walletType string, cur Currency, campaignID *string,
+	credit *TransactionRequest) (Wallet, *Transaction, error) {
 	tx, err := l.pool.Begin(ctx)
 	if err != nil {
-		return Wallet{}, fmt.Errorf("create wallet: %w", err)
+		return Wallet{}, nil, fmt.Errorf("create wallet: %w", err)
 	}
 	defer tx.Rollback(ctx)
 	key := walletKey{consumerID: consumerID, currency: cur}
@@ -57,26 +74,39 @@ func (l *Ledger) CreateWallet(ctx context.Context, workspaceID, consumerID, wall
 		err := tx.QueryRow(ctx, `SELECT currency FROM campaigns WHERE id = $1 AND workspace_id = $2`,
 			*campaignID, workspaceID).Scan(&campaignCurrency)
 		if err != nil {
-			return Wallet{}, fmt.Errorf("create wallet: %w", store.NoRows(err, ErrCampaignNotFound))
+			return Wallet{}, nil, fmt.Errorf("create wallet: %w", store.NoRows(err, ErrCampaignNotFound))
 		}
 		if campaignCurrency != cur {
-			return Wallet{}, ErrCampaignCurrency
+			return Wallet{}, nil, ErrCampaignCurrency
 		}
 	}
 	if err := ensureLaneAccounts(ctx, tx, workspaceID, cur); err != nil {
-		return Wallet{}, err
+		return Wallet{}, nil, err
 	}
 	created, err := walletInsert(ctx, tx, workspaceID, []walletKey{key})
 	if err != nil {
-		return Wallet{}, err
+		return Wallet{}, nil, err
 	}
 	if created[0] == "" {
-		return Wallet{}, ErrWalletExists
+		return Wallet{}, nil, ErrWalletExists
+	}
+	var txn *Transaction
+	if credit != nil {
+		credit.WalletID = created[0]
+		inserted, err := transactionInsert(ctx, tx, []newTransaction{{id: store.NewID("txn"), req: *credit, fp: credit.fingerprint()}})
+		if err != nil {
+			return Wallet{}, nil, fmt.Errorf("create wallet: first credit: %w", err)
+		}
+		if len(inserted) == 0 { // the referenceId is taken
+			return Wallet{}, nil, &ConflictError{Fields: []string{"referenceId"}}
+		}
+		txn = &inserted[0]
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return Wallet{}, fmt.Errorf("create wallet: commit: %w", err)
+		return Wallet{}, nil, fmt.Errorf("create wallet: commit: %w", err)
 	}
-	return l.Wallet(ctx, workspaceID, created[0])
+	w, err := l.Wallet(ctx, workspaceID, created[0])
+	return w, txn, err
 }
 
 // walletKey names a wallet by what makes it unique: its consumer and

@@ -13,6 +13,7 @@ import (
 	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/validate"
+	"github.com/orbt/orbt/workspace"
 )
 
 // createdCustomer is what creating a customer answers: the customer with
@@ -49,8 +50,13 @@ type wallet struct {
 }
 
 // initialFundsReference is the referenceId of a customer's initial credit:
-// one per wallet, so it can be applied only once.
-func initialFundsReference(walletID string) string { return "initial-funds-" + walletID }
+// one per standard wallet (a consumer and a currency), so it applies once.
+func initialFundsReference(consumerID string, cur ledger.Currency) string {
+	return "initial-funds-" + consumerID + "-" + string(cur)
+}
+
+// walletsPerConsumerMax bounds the wallets read to find one by currency.
+const walletsPerConsumerMax = 500
 
 var initialFundsDescription = "Initial funds"
 
@@ -85,8 +91,8 @@ func (p *API) createCustomer(c *gin.Context) {
 	ws := wsID(c)
 	// Refuse what the partner balance cannot cover before anything is
 	// made, so the usual refusal leaves nothing behind. (Should the balance
-	// drop between this look and the credit, the credit fails and the
-	// answer names the wallet made, for a credit once funds are in.)
+	// drop between this look and the credit, the credit fails and the 402
+	// names the customer and wallet made, to fund once money is in.)
 	if funds > 0 && !p.partnerCovers(c, ws, cur, funds) {
 		return
 	}
@@ -95,11 +101,21 @@ func (p *API) createCustomer(c *gin.Context) {
 		p.fail(c, err)
 		return
 	}
-	w, err := p.ledger.CreateWallet(c, ws, consumer.ID, ledger.WalletStandard, cur, nil)
+	// The wallet and its first credit are stored together: a fault between
+	// the two cannot leave a wallet that a retry (then a 400) never funds.
+	var (
+		w   ledger.Wallet
+		txn ledger.Transaction
+	)
+	if funds > 0 {
+		w, txn, err = p.ledger.CreateFundedWallet(c, ws, consumer.ID, cur, ledger.TransactionRequest{WorkspaceID: ws,
+			ReferenceID: initialFundsReference(consumer.ID, cur), Type: ledger.TypeCredit, Amount: funds, Currency: cur,
+			Description: &initialFundsDescription})
+	} else {
+		w, err = p.ledger.CreateWallet(c, ws, consumer.ID, ledger.WalletStandard, cur, nil)
+	}
 	if errors.Is(err, ledger.ErrWalletExists) {
-		renderError(c, http.StatusBadRequest, codeValidation, "This email already has a "+string(cur)+" wallet.",
-			&errorDetails{Reason: "wallet_exists", CustomerID: consumer.Number,
-				Fields: []httperr.FieldError{{Field: "email", Message: "already has a wallet in " + string(cur)}}}, 0)
+		p.walletExists(c, consumer, cur)
 		return
 	}
 	if err != nil {
@@ -112,12 +128,7 @@ func (p *API) createCustomer(c *gin.Context) {
 		ok(c, http.StatusOK, out)
 		return
 	}
-	txn, _, err := p.submit(c, ledger.TransactionRequest{WorkspaceID: ws, ReferenceID: initialFundsReference(w.ID),
-		Type: ledger.TypeCredit, WalletID: w.ID, Amount: funds, Currency: cur, Description: &initialFundsDescription})
-	if err != nil {
-		p.fail(c, err)
-		return
-	}
+	txn = p.awaitOutcome(c, txn, false)
 	switch txn.Status {
 	case ledger.StatusCompleted:
 		balance, err := p.ledger.BalanceAfter(c, txn)
@@ -133,6 +144,25 @@ func (p *API) createCustomer(c *gin.Context) {
 		out.InitialFundsStatus = statusPending
 		ok(c, http.StatusAccepted, out)
 	}
+}
+
+// walletExists answers a create for an email and currency that already
+// have a wallet: 400, as Orbt documents, naming the customer and wallet
+// so the client can go on with them.
+func (p *API) walletExists(c *gin.Context, consumer workspace.Consumer, cur ledger.Currency) {
+	details := &errorDetails{Reason: "wallet_exists", CustomerID: consumer.Number,
+		Fields: []httperr.FieldError{{Field: "email", Message: "already has a wallet in " + string(cur)}}}
+	wallets, err := p.ledger.ConsumerWallets(c, wsID(c), consumer.ID, "", walletsPerConsumerMax)
+	if err != nil {
+		p.fail(c, err)
+		return
+	}
+	for _, w := range wallets {
+		if w.Type == ledger.WalletStandard && w.Currency == cur {
+			details.WalletID = w.ID
+		}
+	}
+	renderError(c, http.StatusBadRequest, codeValidation, "This email already has a "+string(cur)+" wallet.", details, 0)
 }
 
 // partnerCovers reports whether the partner balance in cur holds amount,

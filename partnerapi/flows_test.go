@@ -109,7 +109,8 @@ func TestCustomersAreKnownByEmail(t *testing.T) {
 	p := newPartner(t, "USD:10000", "EUR:10000")
 	id, usd := p.customer("Sam@Example.com", "USD", "0")
 	dup := expect(t, p.do("POST", "/customer", `{"fullName": "Sam", "email": "sam@example.com", "currency": "USD", "initialFunds": 5}`), 400)
-	if dup.errorCode() != "VALIDATION_ERROR" || !slices.Contains(dup.fields(), "email") {
+	if dup.errorCode() != "VALIDATION_ERROR" || !slices.Contains(dup.fields(), "email") ||
+		dup.detail("walletId") != usd || text(dup.detail("customerId")) != fmt.Sprint(id) {
 		t.Fatalf("second USD wallet: %s", dup.raw)
 	}
 	if got := p.partnerBalance("USD"); got != 10000 {

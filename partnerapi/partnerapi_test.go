@@ -95,6 +95,13 @@ func (a answer) reason() string {
 	return s
 }
 
+// detail is one of an error's details.
+func (a answer) detail(key string) any {
+	e, _ := a.body["error"].(map[string]any)
+	d, _ := e["details"].(map[string]any)
+	return d[key]
+}
+
 // fields are the request fields an error names.
 func (a answer) fields() []string {
 	e, _ := a.body["error"].(map[string]any)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/validate"
 )
 
@@ -94,26 +95,33 @@ func (p *API) createTransaction(c *gin.Context) {
 	}
 }
 
-// submit accepts a credit or debit through the native path, wakes the
-// worker for it, and waits for its outcome, through the process's one
-// outcome listener as "Prefer: wait" does. It returns the transaction as
-// it is when the wait ends: still pending when it was not applied in time.
+// submit accepts a credit or debit through the native path and waits for
+// its outcome (awaitOutcome).
 func (p *API) submit(c *gin.Context, tr ledger.TransactionRequest) (ledger.Transaction, bool, error) {
 	txn, replayed, err := p.ledger.Submit(c, tr)
 	if err != nil {
 		return ledger.Transaction{}, false, err
 	}
+	return p.awaitOutcome(c, txn, replayed), replayed, nil
+}
+
+// awaitOutcome wakes the worker for an accepted transaction (not for a
+// replay: the original's wake-up went out, and the relay covers its loss)
+// and waits for its outcome through the process's one outcome listener,
+// as "Prefer: wait" does. It returns the transaction as it is when the
+// wait ends: still pending when it was not applied in time.
+func (p *API) awaitOutcome(c *gin.Context, txn ledger.Transaction, replayed bool) ledger.Transaction {
 	if !replayed && txn.Status == ledger.StatusPending {
 		p.queue.TransactionAccepted(c, txn.ID, txn.LaneID())
 	}
-	final, err := p.ledger.AwaitFinal(c, tr.WorkspaceID, txn, p.outcomeWait(c))
+	final, err := p.ledger.AwaitFinal(c, server.WorkspaceID(c), txn, p.outcomeWait(c))
 	if err != nil {
 		// It was accepted and will be applied: say so (202), not 5xx, so
 		// the client does not take an accepted credit for a lost one.
 		p.log.Warn("await outcome", "err", err, "transaction", txn.ID)
-		return txn, replayed, nil
+		return txn
 	}
-	return final, replayed, nil
+	return final
 }
 
 // refusals say in a sentence why a transaction moved no money.
