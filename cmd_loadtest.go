@@ -21,7 +21,7 @@ func runLoadtest(ctx context.Context, args []string) error {
 	fs.StringVar(&o.API, "api", "http://127.0.0.1:8080", "base URL of a running orbt api")
 	fs.StringVar(&o.Key, "key", "", "write API key of a funded workspace (or give --admin-token)")
 	fs.StringVar(&o.AdminToken, "admin-token", os.Getenv("ORBT_ADMIN_TOKEN"), "admin token: the run creates and funds its own workspaces")
-	fs.StringVar(&o.Scenario, "scenario", loadtest.ScenarioSingle, "single, hot, spread, bulk or redeem")
+	fs.StringVar(&o.Scenario, "scenario", loadtest.ScenarioSingle, "single, hot, spread, bulk, redeem or partner (hot through the Orbt-compatible API, signed)")
 	fs.IntVar(&o.Count, "count", 10_000, "transactions (or batch items) to submit")
 	fs.IntVar(&o.Concurrency, "concurrency", 64, "requests in flight at once")
 	fs.IntVar(&o.Rate, "rate", 0, "pace submissions at this many per second (0: as fast as concurrency allows)")

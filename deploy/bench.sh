@@ -34,10 +34,10 @@ cleanup() {
 trap cleanup EXIT
 
 if [ "${BENCH_QUICK:-}" = 1 ]; then
-  n_single=3000 n_hot=10000 n_spread=10000 n_steady=3000 bulk_many=20000 n_redeem=1000 pgbench_secs=5 benchtime=2000x spread_wallets=50
+  n_single=3000 n_hot=10000 n_spread=10000 n_steady=3000 bulk_many=20000 n_redeem=1000 n_partner=3000 pgbench_secs=5 benchtime=2000x spread_wallets=50
 else
   # spread: 20 partners of 500 wallets, as many wallets as hot's one partner.
-  n_single=30000 n_hot=100000 n_spread=100000 n_steady=20000 bulk_many=100000 n_redeem=10000 pgbench_secs=30 benchtime=20000x spread_wallets=500
+  n_single=30000 n_hot=100000 n_spread=100000 n_steady=20000 bulk_many=100000 n_redeem=10000 n_partner=20000 pgbench_secs=30 benchtime=20000x spread_wallets=500
 fi
 
 echo "bench: pgbench TPC-B (scale 10, 16 clients, ${pgbench_secs}s)" >&2
@@ -71,6 +71,9 @@ run --scenario bulk --count 10000
 run --scenario bulk --count "$bulk_many" --batch-size 10000
 # Redemptions end to end through the sandbox provider: hold, call, capture.
 run --scenario redeem --count "$n_redeem" --concurrency 32 --wallets 1000
+# The hot credits again, signed, through the Orbt-compatible API, each
+# request answered only once its credit is applied.
+run --scenario partner --count "$n_partner" --concurrency 64
 
 echo "bench: Go benchmarks of the ledger" >&2
 gobench=$(go test -run '^$' -bench . -benchtime "$benchtime" ./ledger 2>&1 | grep -E '^Benchmark' || true)

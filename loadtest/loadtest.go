@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/orbt/orbt/client"
+	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/partnerapi"
 )
 
 // Scenarios.
@@ -30,6 +32,9 @@ const (
 	ScenarioSpread = "spread" // the same spread over many partners
 	ScenarioBulk   = "bulk"   // bulk payouts of BatchSize items
 	ScenarioRedeem = "redeem" // gift card redemptions through the sandbox provider
+	// ScenarioPartner sends the hot scenario's credits through the
+	// Orbt-compatible API: each signed, each answered once final.
+	ScenarioPartner = "partner"
 )
 
 // Options describe one run.
@@ -146,14 +151,14 @@ func Run(ctx context.Context, o Options) (Report, error) {
 
 func (o *Options) defaults() error {
 	switch o.Scenario {
-	case ScenarioSingle, ScenarioHot, ScenarioBulk, ScenarioRedeem:
+	case ScenarioSingle, ScenarioHot, ScenarioBulk, ScenarioRedeem, ScenarioPartner:
 		o.Partners = 1
 	case ScenarioSpread:
 		if o.Partners <= 0 {
 			o.Partners = 20
 		}
 	default:
-		return fmt.Errorf("unknown scenario %q: want single, hot, spread, bulk or redeem", o.Scenario)
+		return fmt.Errorf("unknown scenario %q: want single, hot, spread, bulk, redeem or partner", o.Scenario)
 	}
 	if o.API == "" {
 		return errors.New("--api is required")
@@ -163,6 +168,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Key != "" && o.Partners > 1 {
 		return errors.New("the spread scenario creates its partners: give --admin-token instead of --key")
+	}
+	if o.Key != "" && o.Scenario == ScenarioPartner {
+		return errors.New("the partner scenario signs with the signing secret of a workspace it creates: give --admin-token instead of --key")
 	}
 	if o.Count <= 0 {
 		o.Count = 10_000
@@ -190,6 +198,9 @@ func (o *Options) defaults() error {
 type partner struct {
 	id      string // known when the run created the workspace
 	key     string
+	// signingSecret signs requests to the Orbt-compatible API (known when
+	// the run created the workspace).
+	signingSecret string
 	wallets []string
 	// opening is each wallet's balance before the measured run.
 	opening map[string]int64
@@ -236,12 +247,12 @@ func (c *runner) setup(ctx context.Context, o Options, run string) ([]*partner, 
 	for i := range partners {
 		p := &partner{key: o.Key}
 		if p.key == "" {
-			var created struct{ ID, APIKey string }
+			var created struct{ ID, APIKey, SigningSecret string }
 			if _, err := c.do(ctx, "POST", "/admin/v1/workspaces", o.AdminToken,
 				map[string]any{"name": fmt.Sprintf("%s-%d", run, i)}, &created); err != nil {
 				return nil, fmt.Errorf("create workspace: %w", err)
 			}
-			p.id, p.key = created.ID, created.APIKey
+			p.id, p.key, p.signingSecret = created.ID, created.APIKey, created.SigningSecret
 			var funding txn
 			if _, err := c.do(ctx, "POST", "/admin/v1/workspaces/"+created.ID+"/fundings", o.AdminToken,
 				map[string]any{"referenceId": run + "-funding", "currency": "USD", "amount": need}, &funding); err != nil {
@@ -415,6 +426,9 @@ type request struct {
 	// raw is body encoded ahead of the run, so the generator spends its
 	// share of the machine's cores on sending, not on encoding.
 	raw []byte
+	// path, when set, is where this request goes instead of the run's
+	// path, signed as the Orbt-compatible API wants.
+	path string
 }
 
 func (c *runner) plan(o Options, run string, partners []*partner) []request {
@@ -434,6 +448,14 @@ func (c *runner) plan(o Options, run string, partners []*partner) []request {
 // singles submits Count single credits, then waits until they are final.
 func (c *runner) singles(ctx context.Context, o Options, run string, partners []*partner, r *Report) error {
 	reqs := c.plan(o, run, partners)
+	if o.Scenario == ScenarioPartner {
+		for i, req := range reqs {
+			body := req.body
+			reqs[i].path = partnerapi.Prefix + "/wallets/" + body["walletId"].(string) + "/transactions"
+			reqs[i].raw, _ = json.Marshal(map[string]any{"referenceId": body["referenceId"], "transactionType": "CREDIT",
+				"amount": json.Number(ledger.Currency("USD").FormatMajor(body["amount"].(int64)))})
+		}
+	}
 	err := c.submit(ctx, o, "/v1/transactions", reqs, r, func() error { return c.awaitFinal(ctx, o, run, partners) })
 	if err != nil {
 		return err
@@ -508,7 +530,7 @@ func (c *runner) fire(ctx context.Context, o Options, path string, reqs []reques
 					time.Sleep(time.Until(due))
 				}
 				t0 := time.Now()
-				h, err := c.send(ctx, "POST", path, reqs[i].partner.key, reqs[i].raw, http.StatusAccepted, nil)
+				h, err := c.post(ctx, path, reqs[i])
 				lat[i] = time.Since(t0)
 				if err == nil {
 					err = check(h)
@@ -535,6 +557,28 @@ func (c *runner) fire(ctx context.Context, o Options, path string, reqs []reques
 		}
 	}
 	return ok, int(failures.Load()), ctx.Err()
+}
+
+// post sends one request of the run: to the native API with the partner's
+// key (202), or signed to the Orbt-compatible API, which answers once the
+// credit is final (200).
+func (c *runner) post(ctx context.Context, path string, req request) (http.Header, error) {
+	if req.path == "" {
+		return c.send(ctx, "POST", path, req.partner.key, req.raw, http.StatusAccepted, nil)
+	}
+	p := req.partner
+	timestamp := time.Now().UTC().Format(time.RFC3339)
+	bodyHash := partnerapi.BodyHash(req.raw)
+	res, err := c.api.WithKey("").Do(ctx, "POST", req.path, req.raw, http.Header{
+		"X-Api-Key": {p.key}, "X-Client-Id": {p.id}, "X-Timestamp": {timestamp}, "X-Body-Hash": {bodyHash},
+		"X-Signature": {partnerapi.Signature(p.signingSecret, "POST", timestamp, p.id, bodyHash)}})
+	if err != nil {
+		return nil, err
+	}
+	if res.Status != http.StatusOK {
+		return nil, &client.StatusError{Request: "POST " + req.path, Status: res.Status, Body: string(res.Body)}
+	}
+	return res.Header, nil
 }
 
 // awaitFinal polls until no transaction of the run is pending.
@@ -760,6 +804,8 @@ func (r Report) unit() string {
 		return "batch items"
 	case ScenarioRedeem:
 		return "redemptions"
+	case ScenarioPartner:
+		return "signed credits (Orbt-compatible API, each answered once final)"
 	}
 	return "credits"
 }
@@ -778,7 +824,11 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "batch wall      p50 %s  p99 %s  max %s  (POST to completed, %d batches)\n",
 			ms(r.BatchWall.P50), ms(r.BatchWall.P99), ms(r.BatchWall.Max), r.BatchWall.N)
 	} else {
-		fmt.Fprintf(w, "accepted        %.0f/s\n", r.AcceptedPS)
+		if r.Scenario == ScenarioPartner {
+			fmt.Fprintf(w, "answered        %.0f/s, each answer the final outcome (accept latency below is to the final answer)\n", r.AcceptedPS)
+		} else {
+			fmt.Fprintf(w, "accepted        %.0f/s\n", r.AcceptedPS)
+		}
 		fmt.Fprintf(w, "accept latency  p50 %s  p90 %s  p99 %s  max %s\n",
 			ms(r.AcceptLatency.P50), ms(r.AcceptLatency.P90), ms(r.AcceptLatency.P99), ms(r.AcceptLatency.Max))
 		fmt.Fprintf(w, "applied         %.0f/s end to end; all final %s after the last 202\n", r.AppliedPS, ms(r.FinalAfterLastAccept))

@@ -48,6 +48,7 @@ func TestScenariosRunAndVerify(t *testing.T) {
 		{Scenario: loadtest.ScenarioSpread, Count: 300, Concurrency: 16, Partners: 3},
 		{Scenario: loadtest.ScenarioBulk, Count: 500, BatchSize: 200},
 		{Scenario: loadtest.ScenarioRedeem, Count: 200, Concurrency: 16, Wallets: 50},
+		{Scenario: loadtest.ScenarioPartner, Count: 300, Concurrency: 16},
 	} {
 		t.Run(o.Scenario, func(t *testing.T) {
 			o.API, o.AdminToken, o.CheckLedger, o.Timeout = base, teststack.AdminToken, check, time.Minute
@@ -77,6 +78,7 @@ func TestOptionsAreChecked(t *testing.T) {
 		{API: "http://127.0.0.1:1", Scenario: "hot"},
 		{API: "http://127.0.0.1:1", AdminToken: "x", Scenario: "sideways"},
 		{API: "http://127.0.0.1:1", Key: "k", Scenario: "spread"},
+		{API: "http://127.0.0.1:1", Key: "k", Scenario: "partner"},
 	} {
 		if _, err := loadtest.Run(context.Background(), o); err == nil {
 			t.Errorf("%+v accepted", o)
