@@ -32,6 +32,13 @@ func TestMalformedRequestsAre4xxAndChangeNothing(t *testing.T) {
 		{"two objects", valid("v1", "") + `{}`, 400, ""},
 		{"unknown field", valid("v2", `,"balance":5`), 400, "balance"},
 		{"mass-assigned status", valid("v3", `,"status":"completed"`), 400, "status"},
+		// One body means one thing to every reader: no second amount, no
+		// name matched by case alone.
+		{"amount given twice", valid("v4", `,"amount":100000`), 400, "amount"},
+		{"amount in capitals", valid("v5", `,"AMOUNT":100000`), 400, "AMOUNT"},
+		{"type in another case", `{"referenceId":"v6","Type":"debit","type":"credit","walletId":"` + w + `","amount":100,"currency":"USD"}`, 400, "Type"},
+		{"metadata key twice", valid("v7", `,"metadata":{"a":"1","a":"2"}`), 400, "metadata.a"},
+		{"invalid UTF-8", valid("v8", ",\"description\":\"\xff\""), 400, "description"},
 		{"amount as string", `{"referenceId":"a1","type":"credit","walletId":"` + w + `","amount":"100","currency":"USD"}`, 400, "amount"},
 		{"fractional amount", `{"referenceId":"a2","type":"credit","walletId":"` + w + `","amount":10.5,"currency":"USD"}`, 400, "amount"},
 		{"zero amount", `{"referenceId":"a3","type":"credit","walletId":"` + w + `","amount":0,"currency":"USD"}`, 400, "amount"},
@@ -48,7 +55,7 @@ func TestMalformedRequestsAre4xxAndChangeNothing(t *testing.T) {
 		{"referenceId with spaces", `{"referenceId":"a b","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD"}`, 400, "referenceId"},
 		{"over-long description", `{"referenceId":"b3","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD","description":"` + strings.Repeat("d", 501) + `"}`, 400, "description"},
 		{"NUL in description", `{"referenceId":"b4","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD","description":"a\u0000b"}`, 400, "description"},
-		{"metadata not strings", `{"referenceId":"b5","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD","metadata":{"a":1}}`, 400, "metadata"},
+		{"metadata not strings", `{"referenceId":"b5","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD","metadata":{"a":1}}`, 400, "metadata.a"},
 		{"metadata as array", `{"referenceId":"b6","type":"credit","walletId":"` + w + `","amount":1,"currency":"USD","metadata":[]}`, 400, "metadata"},
 		{"wallet id over-long", `{"referenceId":"b7","type":"credit","walletId":"` + long + `","amount":1,"currency":"USD"}`, 400, "walletId"},
 		{"unknown wallet", `{"referenceId":"b8","type":"credit","walletId":"wal_nope","amount":1,"currency":"USD"}`, 404, "walletId"},

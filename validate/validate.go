@@ -5,16 +5,21 @@
 package validate
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/mail"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
@@ -36,42 +41,63 @@ const (
 	BrandsMax           = 100
 )
 
-// DecodeJSON reads a JSON object of at most limit bytes strictly: unknown
-// fields, wrong types, trailing data and oversized bodies are 4xx errors
-// naming the field.
+// DecodeJSON reads a JSON object of at most limit bytes strictly, so that
+// one body means one thing to every reader of it: member names match
+// exactly (not "AMOUNT" for amount), a name given twice, an unknown member,
+// a wrong type, invalid UTF-8, trailing data and an oversized body are 4xx
+// errors naming the field (items[3].amount). It decodes with the JSON v2
+// prototype (github.com/go-json-experiment/json), whose defaults are these
+// rules; encoding/json matches names case-insensitively and keeps the last
+// of two.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) *httperr.Error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if e := TooLarge(err); e != nil {
+		return e
+	}
+	if err != nil {
+		return httperr.New(http.StatusBadRequest, "invalid_json", "The body could not be read to its end.")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return httperr.New(http.StatusBadRequest, "invalid_json", "The body is empty; a JSON object is required.")
+	}
+	err = jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true))
 	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
-			return httperr.New(http.StatusBadRequest, "invalid_json", "The body must hold exactly one JSON object.")
-		}
 		return nil
 	}
 	var (
-		syntaxErr *json.SyntaxError
-		typeErr   *json.UnmarshalTypeError
+		syntaxErr   *jsontext.SyntacticError
+		semanticErr *jsonv2.SemanticError
 	)
 	switch {
-	case TooLarge(err) != nil:
-		return TooLarge(err)
-	case errors.Is(err, io.EOF):
-		return httperr.New(http.StatusBadRequest, "invalid_json", "The body is empty; a JSON object is required.")
-	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return httperr.New(http.StatusBadRequest, "invalid_json", "The body is not valid JSON: "+err.Error())
-	case errors.As(err, &typeErr):
-		if typeErr.Field == "" {
-			return httperr.New(http.StatusBadRequest, "invalid_json", "The body must be a JSON object.")
+	case errors.As(err, &syntaxErr) && errors.Is(err, jsontext.ErrDuplicateName):
+		return httperr.Validation(httperr.FieldError{Field: FieldOf(syntaxErr.JSONPointer), Message: "is given more than once"})
+	case errors.As(err, &syntaxErr) && syntaxErr.JSONPointer != "" && strings.Contains(syntaxErr.Err.Error(), "UTF-8"):
+		return httperr.Validation(httperr.FieldError{Field: FieldOf(syntaxErr.JSONPointer), Message: "must be valid UTF-8"})
+	case errors.As(err, &semanticErr) && semanticErr.JSONPointer == "":
+		return httperr.New(http.StatusBadRequest, "invalid_json", "The body must be a JSON object.")
+	case errors.As(err, &semanticErr) && errors.Is(err, jsonv2.ErrUnknownName):
+		return httperr.Validation(httperr.FieldError{Field: FieldOf(semanticErr.JSONPointer), Message: "is not a known field"})
+	case errors.As(err, &semanticErr):
+		return httperr.Validation(httperr.FieldError{Field: FieldOf(semanticErr.JSONPointer), Message: "must be " + describeType(semanticErr.GoType)})
+	}
+	return httperr.New(http.StatusBadRequest, "invalid_json", "The body is not valid JSON: "+strings.TrimPrefix(err.Error(), "jsontext: "))
+}
+
+// FieldOf names the field a JSON pointer (RFC 6901) points at, as errors
+// name fields: /items/3/amount is items[3].amount.
+func FieldOf(pointer jsontext.Pointer) string {
+	var b strings.Builder
+	for token := range pointer.Tokens() {
+		if _, err := strconv.Atoi(token); err == nil && b.Len() > 0 {
+			b.WriteString("[" + token + "]")
+			continue
 		}
-		return httperr.Validation(httperr.FieldError{Field: typeErr.Field, Message: "must be " + describeType(typeErr)})
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(token)
 	}
-	// encoding/json has no typed error for unknown fields; its message is
-	// `json: unknown field "name"` and has been stable since Go 1.10.
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return httperr.Validation(httperr.FieldError{Field: strings.Trim(name, `"`), Message: "is not a known field"})
-	}
-	return httperr.New(http.StatusBadRequest, "invalid_json", "The body could not be read: "+err.Error())
+	return b.String()
 }
 
 // TooLarge is the 413 for a body past its limit, or nil for other errors.
@@ -83,8 +109,14 @@ func TooLarge(err error) *httperr.Error {
 	return httperr.New(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("The body is larger than %d bytes.", maxErr.Limit))
 }
 
-func describeType(e *json.UnmarshalTypeError) string {
-	switch e.Type.Kind().String() {
+func describeType(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "of another type"
+	}
+	switch t.Kind().String() {
 	case "int64", "int":
 		return "an integer number of minor units within range"
 	case "string":
@@ -94,7 +126,7 @@ func describeType(e *json.UnmarshalTypeError) string {
 	case "slice":
 		return "an array"
 	}
-	return "a " + e.Type.String()
+	return "a " + t.String()
 }
 
 // Validator collects field errors, so a request learns of all at once.
