@@ -134,6 +134,17 @@ func TestCustomersAreKnownByEmail(t *testing.T) {
 		t.Fatalf("a refused create left a consumer: %+v", consumers.Data)
 	}
 
+	// A native consumer whose externalId is the address does not take it
+	// from the consumer that has it as its email.
+	ctx := context.Background()
+	teststack.OK(t)(p.native.Call(ctx, "POST", "/v1/consumers", map[string]any{"externalId": "lee@example.com", "name": "Other"}, 201, nil))
+	var lee struct{ ID string }
+	teststack.OK(t)(p.native.Call(ctx, "POST", "/v1/consumers", map[string]any{"externalId": "lee-1", "email": "Lee@Example.com"}, 201, &lee))
+	teststack.OK(t)(p.native.Call(ctx, "POST", "/v1/consumers/"+lee.ID+"/wallets", map[string]any{"currency": "USD", "type": "standard"}, 201, nil))
+	if a := expect(t, p.do("POST", "/customer", `{"fullName": "Lee", "email": "lee@example.com", "currency": "USD"}`), 400); a.reason() != "wallet_exists" {
+		t.Fatalf("an email with a USD wallet got another: %s", a.raw)
+	}
+
 	// Concurrent first creates for one address make one customer with one
 	// wallet, funded once.
 	const n = 8

@@ -187,11 +187,13 @@ func (s *Store) ConsumersByNumber(ctx context.Context, workspaceID string, offse
 func (s *Store) ConsumerForEmail(ctx context.Context, workspaceID, email, name string) (Consumer, error) {
 	key := strings.ToLower(email)
 	find := func() (Consumer, error) {
-		// The consumer whose externalId is the address comes first: it is
-		// the one this path creates, and the one a race with it created.
+		// A consumer with the address comes first (the oldest of several,
+		// so one address always finds the same one); then one whose
+		// externalId is the address and that has no such email, which the
+		// insert below would collide with.
 		return scanConsumer(s.pool.QueryRow(ctx, `SELECT `+consumerColumns+` FROM consumers
-			WHERE workspace_id = $1 AND (external_id = $2 OR (email IS NOT NULL AND lower(email) = $2))
-			ORDER BY external_id = $2 DESC, number LIMIT 1`, workspaceID, key))
+			WHERE workspace_id = $1 AND ((email IS NOT NULL AND lower(email) = $2) OR external_id = $2)
+			ORDER BY (email IS NOT NULL AND lower(email) = $2) DESC, number LIMIT 1`, workspaceID, key))
 	}
 	c, err := find()
 	if err == nil {
