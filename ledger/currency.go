@@ -11,7 +11,8 @@ import (
 // Currency is an ISO 4217 alphabetic code such as "USD".
 type Currency string
 
-// ParseCurrency accepts an upper-case ISO 4217 code in current use.
+// ParseCurrency accepts an upper-case ISO 4217 code in current use that
+// has minor units (not a precious metal, a fund unit or a test code).
 func ParseCurrency(code string) (Currency, error) {
 	if len(code) != 3 {
 		return "", fmt.Errorf("currency %q: want a three-letter ISO 4217 code", code)
@@ -25,17 +26,37 @@ func ParseCurrency(code string) (Currency, error) {
 	if err != nil || unit.String() != code {
 		return "", fmt.Errorf("currency %q: not an ISO 4217 code", code)
 	}
+	if noMinorUnits[code] {
+		return "", fmt.Errorf("currency %q: ISO 4217 gives it no minor units", code)
+	}
 	return Currency(code), nil
 }
 
-// Exponent is the number of minor-unit digits: 2 for USD, 0 for JPY, 3 for KWD.
+// isoExponents are the ISO 4217 minor-unit exponents (from the standard's
+// list, amendment of 2024) that are not 2. They are ISO's, not CLDR's
+// display digits (golang.org/x/text's), which differ for IDR, COP, IQD
+// and a dozen more: amounts are minor units as ISO 4217 defines them.
+var isoExponents = map[string]int{
+	"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
+	"RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+	"BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+	"CLF": 4, "UYW": 4,
+}
+
+// noMinorUnits are the ISO 4217 codes whose minor unit is "N.A.": metals,
+// fund and settlement units, the test and no-currency codes.
+var noMinorUnits = map[string]bool{
+	"XAG": true, "XAU": true, "XBA": true, "XBB": true, "XBC": true, "XBD": true, "XDR": true,
+	"XPD": true, "XPT": true, "XSU": true, "XTS": true, "XUA": true, "XXX": true,
+}
+
+// Exponent is the number of minor-unit digits by ISO 4217: 2 for USD, 0
+// for JPY, 3 for KWD.
 func (c Currency) Exponent() int {
-	unit, err := currency.ParseISO(string(c))
-	if err != nil {
-		return 2
+	if exp, listed := isoExponents[string(c)]; listed {
+		return exp
 	}
-	scale, _ := currency.Standard.Rounding(unit)
-	return scale
+	return 2
 }
 
 // ParseMajor reads an amount written in major units ("25", "25.5",

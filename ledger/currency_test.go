@@ -28,3 +28,21 @@ func TestMajorUnitsAreExact(t *testing.T) {
 		t.Errorf("FormatMajor(5) = %q", s)
 	}
 }
+
+// Exponents are ISO 4217's, not CLDR's display digits.
+func TestExponentsAreISO4217s(t *testing.T) {
+	for code, want := range map[Currency]int{"USD": 2, "EUR": 2, "JPY": 0, "KRW": 0, "KWD": 3, "BHD": 3, "IQD": 3,
+		"IDR": 2, "COP": 2, "HUF": 2, "PKR": 2, "CLF": 4, "CLP": 0} {
+		if _, err := ParseCurrency(string(code)); err != nil {
+			t.Errorf("%s refused: %v", code, err)
+		}
+		if got := code.Exponent(); got != want {
+			t.Errorf("%s exponent %d, want %d", code, got, want)
+		}
+	}
+	for _, code := range []string{"XAU", "XTS", "XXX", "ABC"} {
+		if _, err := ParseCurrency(code); err == nil {
+			t.Errorf("%s accepted", code)
+		}
+	}
+}

@@ -337,7 +337,7 @@ func TestDecimalAmountsAreExact(t *testing.T) {
 	for _, tc := range []struct{ cur, amount string }{
 		{"USD", "10.255"}, {"USD", "1.000"}, {"USD", "-5"}, {"USD", "-0.01"}, {"USD", "0"}, {"USD", "0.00"},
 		{"USD", "1e2"}, {"USD", "1E-2"}, {"USD", "12345678901234567890"}, {"USD", "10000000000.01"}, {"USD", `"12,50"`},
-		{"USD", `"abc"`}, {"USD", `""`}, {"USD", "true"}, {"USD", "null"}, {"USD", "[1]"}, {"USD", `{"v": 1}`},
+		{"USD", `"abc"`}, {"USD", `""`}, {"USD", `" 1"`}, {"USD", `"1.00 "`}, {"USD", `"0001.00"`}, {"USD", "true"}, {"USD", "null"}, {"USD", "[1]"}, {"USD", `{"v": 1}`},
 		{"JPY", "100.5"}, {"JPY", "1.0"}, {"KWD", "1.2345"}, {"KWD", "0.0001"},
 	} {
 		a := expect(t, p.transact(wallets[tc.cur], "CREDIT", store.NewID("ref"), tc.amount), 400)

@@ -230,6 +230,10 @@ func (v *Validator) MajorAmount(field string, raw json.RawMessage, cur ledger.Cu
 	whole, frac, _ := strings.Cut(strings.TrimPrefix(text, "-"), ".")
 	n, err := cur.ParseMajor(strings.TrimPrefix(text, "-"))
 	exp := cur.Exponent()
+	if text != strings.TrimSpace(text) || (len(whole) > 1 && whole[0] == '0') {
+		// A string holds a JSON number's digits: no spaces, no leading zeros.
+		err = errors.New("not a JSON number's digits")
+	}
 	switch {
 	case strings.ContainsAny(text, "eE"):
 		v.Add(field, "must be a plain decimal such as 12.50, without an exponent")
