@@ -27,6 +27,7 @@ func (a *API) authenticate(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	a.auth.Used(c, key)
 	server.SetAPIKey(c, key)
 	c.Next()
 }

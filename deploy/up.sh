@@ -104,7 +104,7 @@ Orbt is running (orbt dev, pid $(cat "$state/dev.pid"), log $state/dev.log).
   Workspace      $workspace   (funded with 100000000 USD minor units; sandbox gift card brands enabled)
   Signing secret $signing_secret
                  (Orbt-compatible API at $base/api/partner/v1: x-client-id is the workspace id;
-                  rotating it with POST /v1/workspace/signing-secret/rotate makes this one stale in a day)
+                  after POST /v1/workspace/signing-secret/rotate this one works for a day more)
   Consumer page  $link
                  (the demo consumer's link, valid 24 h: open it to redeem their \$50.00)
   Admin token    $ORBT_ADMIN_TOKEN

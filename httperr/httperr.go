@@ -139,6 +139,9 @@ func classify(err error) *Error {
 		return New(http.StatusUnprocessableEntity, "unknown_brand", "Some brands are not in the catalog; nothing was changed.", errs...)
 	case errors.Is(err, giftcard.ErrRedemptionNotFound):
 		return New(http.StatusNotFound, "redemption_not_found", "No such redemption.", field("no such redemption")...)
+	case errors.Is(err, workspace.ErrTooManyRotations):
+		return New(http.StatusConflict, "too_many_rotations",
+			"Ten rotated-out signing secrets are still within their day; rotate again once the oldest expires.")
 	case errors.Is(err, workspace.ErrLinkNotFound):
 		return New(http.StatusNotFound, "link_not_found", "No such link.", field("no such link")...)
 	case errors.As(err, &items):

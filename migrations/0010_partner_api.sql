@@ -15,19 +15,26 @@ CREATE UNIQUE INDEX consumers_number ON consumers (workspace_id, number);
 CREATE INDEX consumers_email ON consumers (workspace_id, lower(email)) WHERE email IS NOT NULL;
 
 -- 3. The signing secret keys an HMAC, so it must be read back: it rests
--- sealed under the data key (package seal), bound to its workspace. After
--- a rotation the previous secret keeps verifying until its expiry, so a
--- partner can roll its clients over. signing_secret (clear text) is what
--- workspaces made before this migration hold; the store seals it and
--- clears it the first time it reads it.
+-- sealed under the data key (package seal), bound to its workspace.
+-- signing_secret (clear text) is what workspaces made before this
+-- migration hold; the store seals it and clears it the first time it reads
+-- it.
 ALTER TABLE workspaces ALTER COLUMN signing_secret DROP NOT NULL,
     ADD COLUMN signing_secret_sealed bytea,
-    ADD COLUMN previous_signing_secret_sealed bytea,
-    ADD COLUMN previous_signing_secret_expires_at timestamptz,
     ADD CONSTRAINT workspaces_signing_secret_present
-        CHECK (signing_secret IS NOT NULL OR signing_secret_sealed IS NOT NULL),
-    ADD CONSTRAINT workspaces_previous_secret_expires
-        CHECK ((previous_signing_secret_sealed IS NULL) = (previous_signing_secret_expires_at IS NULL));
+        CHECK (signing_secret IS NOT NULL OR signing_secret_sealed IS NOT NULL);
+
+-- 4. A rotated-out secret keeps verifying for a day, so a partner can roll
+-- its clients over; every one does, however many rotations that day made
+-- (a double click must not cut live clients off). Expired rows are
+-- deleted by the next rotation.
+CREATE TABLE previous_signing_secrets (
+    workspace_id text NOT NULL REFERENCES workspaces (id),
+    sealed       bytea NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX previous_signing_secrets_workspace ON previous_signing_secrets (workspace_id, expires_at);
 
 -- +goose Down
 -- +goose StatementBegin
@@ -37,10 +44,8 @@ DO $$ BEGIN
     END IF;
 END $$;
 -- +goose StatementEnd
-ALTER TABLE workspaces DROP CONSTRAINT workspaces_previous_secret_expires,
-    DROP CONSTRAINT workspaces_signing_secret_present,
-    DROP COLUMN previous_signing_secret_expires_at,
-    DROP COLUMN previous_signing_secret_sealed,
+DROP TABLE previous_signing_secrets;
+ALTER TABLE workspaces DROP CONSTRAINT workspaces_signing_secret_present,
     DROP COLUMN signing_secret_sealed,
     ALTER COLUMN signing_secret SET NOT NULL;
 DROP INDEX consumers_email;

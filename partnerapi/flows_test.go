@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/testenv"
 	"github.com/orbt/orbt/teststack"
@@ -416,17 +415,13 @@ func TestMalformedBodiesMoveNothing(t *testing.T) {
 // status PENDING: here the worker never hears of the credit (the API
 // enqueues into a Redis database no worker reads).
 func TestAnOutcomeNotFinalInTheWaitIs202Pending(t *testing.T) {
+	t.Parallel() // it waits for the relay; the others run meanwhile
 	p := newPartner(t, "USD:10000")
 	_, w := p.customer("slow@example.com", "USD", "0")
-	// The same data key as the shared stack: the signing secret is sealed with it.
-	idle, err := teststack.New(db.Pool, testenv.AsynqRedis(testenv.Redis(t, idleRedisDB)),
-		teststack.Options{NoWorker: true, Settings: app.Settings{DataKey: getStack(t).App.Settings.DataKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Stop()
+	testenv.Redis(t, idleRedisDB) // empty of earlier runs' tasks
+	idle := secondStack(t)
 	c := *p.orbtClient
-	c.base = idle.URL + "/api/partner/v1"
+	c.base = idle + "/api/partner/v1"
 	req := c.signed("POST", "/wallets/"+w+"/transactions",
 		[]byte(`{"amount": 2, "transactionType": "CREDIT", "referenceId": "late-1"}`), time.Now())
 	req.Header.Set("Prefer", "wait=1")
@@ -434,7 +429,19 @@ func TestAnOutcomeNotFinalInTheWaitIs202Pending(t *testing.T) {
 	if a.data()["status"] != "PENDING" || text(a.data()["walletBalance"]) != "0.00" || a.data()["transactionId"] == nil {
 		t.Fatalf("pending: %s", a.raw)
 	}
-	// The relay of the shared stack's worker applies it; a replay then
+	// A customer's initial funds the same: 202 and initialFundsStatus
+	// PENDING, the wallet made; a second create is a 400 naming it.
+	req = c.signed("POST", "/customer", []byte(`{"fullName": "Late", "email": "late@example.com", "currency": "USD", "initialFunds": 3}`), time.Now())
+	req.Header.Set("Prefer", "wait=1")
+	created := expect(t, c.send(req), 202).data()
+	if created["initialFundsStatus"] != "PENDING" || text(created["walletBalance"]) != "0.00" || created["walletId"] == nil {
+		t.Fatalf("pending create: %v", created)
+	}
+	if again := expect(t, p.do("POST", "/customer", `{"fullName": "Late", "email": "late@example.com", "currency": "USD", "initialFunds": 3}`), 400); again.detail("walletId") != created["walletId"] {
+		t.Fatalf("create again: %s", again.raw)
+	}
+
+	// The relay of the shared stack's worker applies them; a replay then
 	// answers the outcome.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -443,10 +450,16 @@ func TestAnOutcomeNotFinalInTheWaitIs202Pending(t *testing.T) {
 			if text(r.data()["walletBalance"]) != "2.00" || r.data()["transactionId"] != a.data()["transactionId"] {
 				t.Fatalf("replay after the outcome: %s", r.raw)
 			}
-			return
+			break
 		}
 		if r.status != 202 || time.Now().After(deadline) {
 			t.Fatalf("replay: %d %s", r.status, r.raw)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for p.nativeWallet(created["walletId"].(string)).Balance != 300 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pending initial funds were never applied")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

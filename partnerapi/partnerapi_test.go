@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/client"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/testenv"
@@ -31,6 +32,9 @@ const (
 	idleRedisDB = 8
 )
 
+// relayAfter is the shared stack's ORBT_RELAY_AFTER.
+const relayAfter = 5 * time.Second
+
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, "partnerapi", &db))
 }
@@ -44,7 +48,10 @@ var (
 func getStack(t *testing.T) *teststack.Stack {
 	t.Helper()
 	stackOnce.Do(func() {
-		s, err := teststack.New(db.Pool, testenv.AsynqRedis(testenv.Redis(t, redisDB)), teststack.Options{})
+		// The relay waits 5 s: the 202 test's credits, whose wake-ups no
+		// worker hears, stay pending well past their 1 s wait.
+		s, err := teststack.New(db.Pool, testenv.AsynqRedis(testenv.Redis(t, redisDB)),
+			teststack.Options{Settings: app.Settings{RelayAfter: relayAfter}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,6 +61,21 @@ func getStack(t *testing.T) *teststack.Stack {
 		t.Fatal("no stack")
 	}
 	return stack
+}
+
+// secondStack starts another API process (no worker) over the package's
+// database, enqueueing into a Redis database no worker reads, with the
+// shared stack's data key (signing secrets are sealed with it); it
+// returns its URL.
+func secondStack(t *testing.T) string {
+	t.Helper()
+	s, err := teststack.New(db.Pool, testenv.AsynqRedis(testenv.RedisOptions(idleRedisDB)),
+		teststack.Options{NoWorker: true, Settings: app.Settings{DataKey: getStack(t).App.Settings.DataKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s.URL
 }
 
 // orbtClient signs requests exactly as Orbt's partner API documentation

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +48,16 @@ func TestEachSigningFailureIsA403SayingWhich(t *testing.T) {
 		{"no api key", func() *http.Request {
 			r := p.signed("POST", path, body, time.Now())
 			r.Header.Del("x-api-key")
+			return r
+		}, 403, "missing_header"},
+		{"no client id", func() *http.Request {
+			r := p.signed("POST", path, body, time.Now())
+			r.Header.Del("x-client-id")
+			return r
+		}, 403, "missing_header"},
+		{"no timestamp", func() *http.Request {
+			r := p.signed("POST", path, body, time.Now())
+			r.Header.Del("x-timestamp")
 			return r
 		}, 403, "missing_header"},
 		{"no body hash", func() *http.Request {
@@ -124,6 +135,36 @@ func TestEachSigningFailureIsA403SayingWhich(t *testing.T) {
 	if got := p.nativeWallet(w); got.Balance != 100 {
 		t.Fatalf("refused requests moved the wallet to %d", got.Balance)
 	}
+	// A key used without its signing secret does not look used.
+	var fresh struct{ ID, Key string }
+	teststack.OK(t)(p.native.Call(ctx, "POST", "/v1/api-keys", map[string]any{"name": "fresh", "scope": "write"}, 201, &fresh))
+	leaked := as(func(c *orbtClient) { c.apiKey, c.secret = fresh.Key, "ssec_guess" })
+	if a := leaked.do("GET", "/customer", nil); a.status != 403 {
+		t.Fatalf("a guessed secret: %s", a.raw)
+	}
+	lastUsed := func() *time.Time {
+		var keys struct {
+			Data []struct {
+				ID         string
+				LastUsedAt *time.Time
+			}
+		}
+		teststack.OK(t)(p.native.Call(ctx, "GET", "/v1/api-keys", nil, 200, &keys))
+		for _, k := range keys.Data {
+			if k.ID == fresh.ID {
+				return k.LastUsedAt
+			}
+		}
+		t.Fatal("the fresh key is not listed")
+		return nil
+	}
+	if used := lastUsed(); used != nil {
+		t.Fatalf("a refused request marked the key used at %v", used)
+	}
+	expect(t, as(func(c *orbtClient) { c.apiKey = fresh.Key }).do("GET", "/customer", nil), 200)
+	if lastUsed() == nil {
+		t.Fatal("a signed request did not mark its key used")
+	}
 	// The read-only key reads; the signed request with every check passing writes.
 	ro := as(func(c *orbtClient) { c.apiKey = readOnly.Key })
 	expect(t, ro.do("GET", "/customer", nil), 200)
@@ -152,35 +193,69 @@ func TestSignatureHelpersMatchTheDocumentation(t *testing.T) {
 	}
 }
 
-// A rotated signing secret is shown once; the old one keeps verifying
-// until the next rotation or a day, whichever is first.
+// A rotated signing secret is shown once; every secret rotated out keeps
+// verifying for a day, however many rotations that day made, so a double
+// click cuts no client off; another process sees a new secret at once.
 func TestSigningSecretRotation(t *testing.T) {
 	p := newPartner(t)
 	ctx := context.Background()
-	old := p.secret
-	var rotated struct {
+	other := secondStack(t) // another API process: its own cache
+	at := func(base, secret string) int {
+		c := *p.orbtClient
+		c.base, c.secret = base+"/api/partner/v1", secret
+		return c.do("GET", "/customer", nil).status
+	}
+	local := getStack(t).URL
+	rotate := func() (r struct {
 		SigningSecret     string
 		PreviousExpiresAt time.Time
+	}) {
+		t.Helper()
+		teststack.OK(t)(p.native.Call(ctx, "POST", "/v1/workspace/signing-secret/rotate", nil, 200, &r))
+		return r
 	}
-	teststack.OK(t)(p.native.Call(ctx, "POST", "/v1/workspace/signing-secret/rotate", nil, 200, &rotated))
-	if rotated.SigningSecret == "" || rotated.SigningSecret == old {
-		t.Fatalf("rotated: %+v", rotated)
+	original := p.secret
+	if at(other, original) != 200 { // fills the other process's cache
+		t.Fatal("the original secret is refused")
 	}
-	if d := time.Until(rotated.PreviousExpiresAt); d < 23*time.Hour || d > 25*time.Hour {
+	first := rotate()
+	if first.SigningSecret == "" || first.SigningSecret == original {
+		t.Fatalf("rotated: %+v", first)
+	}
+	if d := time.Until(first.PreviousExpiresAt); d < 23*time.Hour || d > 25*time.Hour {
 		t.Fatalf("the old secret expires in %v, want a day", d)
 	}
-	expect(t, p.do("GET", "/customer", nil), 200) // the old secret
-	p.secret = rotated.SigningSecret
-	expect(t, p.do("GET", "/customer", nil), 200)
-
-	var again struct{ SigningSecret string }
-	teststack.OK(t)(p.native.Call(ctx, "POST", "/v1/workspace/signing-secret/rotate", nil, 200, &again))
-	p.secret = old
-	if a := p.do("GET", "/customer", nil); a.status != 403 || a.reason() != "signature_mismatch" {
-		t.Fatalf("the secret two rotations back still verifies: %d %s", a.status, a.raw)
+	for _, base := range []string{local, other} {
+		if at(base, first.SigningSecret) != 200 || at(base, original) != 200 {
+			t.Fatalf("after one rotation, %s refuses the new or the old secret", base)
+		}
 	}
-	p.secret = rotated.SigningSecret
-	expect(t, p.do("GET", "/customer", nil), 200)
+
+	// Six rotations at once: each answer's secret works, and so do all before.
+	secrets := []string{original, first.SigningSecret}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			r := rotate()
+			mu.Lock()
+			secrets = append(secrets, r.SigningSecret)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for i, secret := range secrets {
+		if at(local, secret) != 200 || at(other, secret) != 200 {
+			t.Errorf("secret %d of %d refused after concurrent rotations", i, len(secrets))
+		}
+	}
+	// Ten rotated-out secrets live at once at most: then a rotation waits.
+	for range 3 {
+		rotate()
+	}
+	if res, err := p.native.Do(ctx, "POST", "/v1/workspace/signing-secret/rotate", nil, nil); err != nil || res.Status != 409 {
+		t.Fatalf("an eleventh rotation within the day: %v %+v", err, res)
+	}
 
 	var readOnly struct{ Key string }
 	teststack.OK(t)(p.native.Call(ctx, "POST", "/v1/api-keys", map[string]any{"name": "ro", "scope": "read"}, 201, &readOnly))
@@ -188,15 +263,19 @@ func TestSigningSecretRotation(t *testing.T) {
 		t.Fatalf("a read-only key rotated the signing secret: %v %+v", err, res)
 	}
 
-	// A day after the rotation the previous secret is gone.
-	ws := getStack(t).App.Workspaces
-	if _, err := db.Pool.Exec(ctx, `UPDATE workspaces SET previous_signing_secret_expires_at = now() - interval '1 second'
-		WHERE id = $1`, p.id); err != nil {
+	// A day later the rotated-out secrets stop verifying (seen by a process
+	// that has not cached them), and rotation is open again.
+	if _, err := db.Pool.Exec(ctx, `UPDATE previous_signing_secrets SET expires_at = now() - interval '1 second'
+		WHERE workspace_id = $1`, p.id); err != nil {
 		t.Fatal(err)
 	}
-	secrets, err := ws.SigningSecrets(ctx, p.id)
-	if err != nil || secrets.Current != again.SigningSecret || secrets.Previous != "" {
-		t.Fatalf("after the overlap: %+v %v", secrets, err)
+	later := secondStack(t)
+	if got := at(later, original); got != 403 {
+		t.Fatalf("a secret rotated out a day ago: %d", got)
+	}
+	last := rotate()
+	if at(later, last.SigningSecret) != 200 {
+		t.Fatal("the current secret is refused")
 	}
 }
 

@@ -45,31 +45,38 @@ func NewAuthenticator(s *Store, log *slog.Logger) *Authenticator {
 		keys: make(map[[32]byte]cached[APIKey]), secrets: make(map[string]cached[SigningSecrets])}
 }
 
-// Key returns the live key a secret belongs to, or ErrUnauthorized, and
-// records (at most once a minute) that it was used.
+// Key returns the live key a secret belongs to, or ErrUnauthorized.
 func (a *Authenticator) Key(ctx context.Context, secret string) (APIKey, error) {
 	hash := HashKey(secret)
 	now := time.Now()
 	a.mu.Lock()
 	c, hit := a.keys[hash]
 	a.mu.Unlock()
-	if !hit || now.After(c.expires) {
-		key, err := a.store.Authenticate(ctx, secret)
-		if err != nil {
-			return APIKey{}, err
-		}
-		c = cached[APIKey]{value: key, expires: now.Add(credentialTTL)}
-		a.mu.Lock()
-		a.keys[hash] = c
-		a.mu.Unlock()
+	if hit && now.Before(c.expires) {
+		return c.value, nil
 	}
-	if last, ok := a.touched.Load(c.value.ID); !ok || now.Sub(last.(time.Time)) > keyTouchEvery {
-		a.touched.Store(c.value.ID, now)
-		if err := a.store.TouchKey(ctx, c.value.ID); err != nil {
-			a.log.Warn("touch key", "err", err)
-		}
+	key, err := a.store.Authenticate(ctx, secret)
+	if err != nil {
+		return APIKey{}, err
 	}
-	return c.value, nil
+	a.mu.Lock()
+	a.keys[hash] = cached[APIKey]{value: key, expires: now.Add(credentialTTL)}
+	a.mu.Unlock()
+	return key, nil
+}
+
+// Used records (at most once a minute) that a key was used: called once
+// a request has passed every check, so that a leaked key without its
+// signing secret does not look used.
+func (a *Authenticator) Used(ctx context.Context, key APIKey) {
+	now := time.Now()
+	if last, ok := a.touched.Load(key.ID); ok && now.Sub(last.(time.Time)) <= keyTouchEvery {
+		return
+	}
+	a.touched.Store(key.ID, now)
+	if err := a.store.TouchKey(ctx, key.ID); err != nil {
+		a.log.Warn("touch key", "err", err)
+	}
 }
 
 // RevokeKey revokes a key of the workspace and forgets it at once.
@@ -87,13 +94,16 @@ func (a *Authenticator) RevokeKey(ctx context.Context, workspaceID, keyID string
 	return nil
 }
 
-// SigningSecrets returns the workspace's live signing secrets.
-func (a *Authenticator) SigningSecrets(ctx context.Context, workspaceID string) (SigningSecrets, error) {
+// SigningSecrets returns the workspace's live signing secrets; fresh reads
+// them from the database rather than the cache (a signature that matches
+// none of the cached ones may be keyed with a secret just rotated in,
+// here or in another process).
+func (a *Authenticator) SigningSecrets(ctx context.Context, workspaceID string, fresh bool) (SigningSecrets, error) {
 	now := time.Now()
 	a.mu.Lock()
 	c, hit := a.secrets[workspaceID]
 	a.mu.Unlock()
-	if hit && now.Before(c.expires) && (c.value.Previous == "" || now.Before(c.value.PreviousExpiresAt)) {
+	if !fresh && hit && now.Before(c.expires) && (c.value.ValidUntil.IsZero() || now.Before(c.value.ValidUntil)) {
 		return c.value, nil
 	}
 	secrets, err := a.store.SigningSecrets(ctx, workspaceID)

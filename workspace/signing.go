@@ -11,19 +11,29 @@ import (
 	"github.com/orbt/orbt/store"
 )
 
-// SigningSecretOverlap is how long a workspace's previous signing secret
-// keeps verifying requests after a rotation: a day to roll every client
-// over, as webhook secrets have.
+// SigningSecretOverlap is how long a rotated-out signing secret keeps
+// verifying requests: a day to roll every client over, as webhook secrets
+// have.
 const SigningSecretOverlap = 24 * time.Hour
 
+// previousSecretsMax bounds the rotated-out secrets live at once, and with
+// it how many HMACs a request whose signature matches none of them costs.
+const previousSecretsMax = 10
+
+// ErrTooManyRotations refuses a rotation while previousSecretsMax
+// rotated-out secrets are still within their day.
+var ErrTooManyRotations = errors.New("too many signing secret rotations within a day")
+
 // SigningSecrets are the secrets a workspace's signed requests (the
-// Orbt-compatible partner API) may be keyed with: the current one and,
-// within a day of a rotation, the previous one.
+// Orbt-compatible partner API) may be keyed with: the current one and those
+// rotated out within the last day.
 type SigningSecrets struct {
 	Current string
-	// Previous is "" when no rotation is within its overlap.
-	Previous          string
-	PreviousExpiresAt time.Time
+	// Previous are the rotated-out secrets still live, newest first.
+	Previous []string
+	// ValidUntil is when the first of Previous expires (zero with none):
+	// until then this set is the whole truth, rotations aside.
+	ValidUntil time.Time
 }
 
 // RotatedSigningSecret is a new signing secret, shown this once.
@@ -52,15 +62,19 @@ func (s *Store) SigningSecrets(ctx context.Context, workspaceID string) (Signing
 // ("FOR UPDATE") holds its row for a rotation.
 func (s *Store) readSigningSecrets(ctx context.Context, q store.Querier, workspaceID, lock string) (SigningSecrets, error) {
 	var (
-		legacy        *string
-		current, prev []byte
-		prevExpiresAt *time.Time
-		secrets       SigningSecrets
-		sealingCtx    = signingSecretContext(workspaceID)
+		legacy     *string
+		current    []byte
+		previous   [][]byte
+		expiries   []time.Time
+		secrets    SigningSecrets
+		sealingCtx = signingSecretContext(workspaceID)
 	)
-	err := q.QueryRow(ctx, `SELECT signing_secret, signing_secret_sealed, previous_signing_secret_sealed,
-			previous_signing_secret_expires_at
-		FROM workspaces WHERE id = $1 `+lock, workspaceID).Scan(&legacy, &current, &prev, &prevExpiresAt)
+	err := q.QueryRow(ctx, `SELECT w.signing_secret, w.signing_secret_sealed,
+			COALESCE(p.sealed, '{}'), COALESCE(p.expires_at, '{}')
+		FROM workspaces w LEFT JOIN LATERAL (
+			SELECT array_agg(sealed ORDER BY expires_at DESC) AS sealed, array_agg(expires_at ORDER BY expires_at DESC) AS expires_at
+			FROM previous_signing_secrets WHERE workspace_id = w.id AND expires_at > now()) p ON true
+		WHERE w.id = $1 `+lock, workspaceID).Scan(&legacy, &current, &previous, &expiries)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return SigningSecrets{}, fmt.Errorf("workspace %s: %w", workspaceID, store.ErrNotFound)
 	}
@@ -76,38 +90,48 @@ func (s *Store) readSigningSecrets(ctx context.Context, q store.Querier, workspa
 	} else if secrets.Current, err = s.sealer.Open(current, sealingCtx); err != nil {
 		return SigningSecrets{}, fmt.Errorf("signing secret of %s: %w", workspaceID, err)
 	}
-	if prev != nil && prevExpiresAt != nil && time.Now().Before(*prevExpiresAt) {
-		if secrets.Previous, err = s.sealer.Open(prev, sealingCtx); err != nil {
+	for i, sealed := range previous {
+		secret, err := s.sealer.Open(sealed, sealingCtx)
+		if err != nil {
 			return SigningSecrets{}, fmt.Errorf("previous signing secret of %s: %w", workspaceID, err)
 		}
-		secrets.PreviousExpiresAt = *prevExpiresAt
+		secrets.Previous = append(secrets.Previous, secret)
+		secrets.ValidUntil = expiries[i] // newest first: the last is the first to expire
 	}
 	return secrets, nil
 }
 
 // RotateSigningSecret issues a new signing secret; the one it replaces
-// keeps verifying for SigningSecretOverlap. A rotation within the overlap
-// of the last one retires that one's previous secret at once. Concurrent
-// rotations queue on the workspace's row, so each one's secret is the
-// next one's previous: none is handed out and never valid.
+// keeps verifying for SigningSecretOverlap, as do those earlier rotations
+// replaced within the day (at most previousSecretsMax of them: one more
+// rotation is ErrTooManyRotations). Concurrent rotations queue on the
+// workspace's row, so each one's secret is the next one's previous: none
+// is handed out and never valid.
 func (s *Store) RotateSigningSecret(ctx context.Context, workspaceID string) (RotatedSigningSecret, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return RotatedSigningSecret{}, fmt.Errorf("rotate signing secret of %s: %w", workspaceID, err)
 	}
 	defer tx.Rollback(ctx)
-	old, err := s.readSigningSecrets(ctx, tx, workspaceID, "FOR UPDATE")
+	old, err := s.readSigningSecrets(ctx, tx, workspaceID, "FOR UPDATE OF w")
 	if err != nil {
 		return RotatedSigningSecret{}, err
 	}
+	if len(old.Previous) >= previousSecretsMax {
+		return RotatedSigningSecret{}, ErrTooManyRotations
+	}
 	sealingCtx := signingSecretContext(workspaceID)
 	r := RotatedSigningSecret{SigningSecret: newSigningSecret()}
-	err = tx.QueryRow(ctx, `UPDATE workspaces SET signing_secret_sealed = $2, signing_secret = NULL,
-			previous_signing_secret_sealed = $3, previous_signing_secret_expires_at = now() + $4 * interval '1 second'
-		WHERE id = $1 RETURNING previous_signing_secret_expires_at`,
-		workspaceID, s.sealer.Seal(r.SigningSecret, sealingCtx), s.sealer.Seal(old.Current, sealingCtx),
-		SigningSecretOverlap.Seconds()).Scan(&r.PreviousExpiresAt)
-	if err != nil {
+	var b pgx.Batch
+	b.Queue(`DELETE FROM previous_signing_secrets WHERE workspace_id = $1 AND expires_at <= now()`, workspaceID)
+	b.Queue(`INSERT INTO previous_signing_secrets (workspace_id, sealed, expires_at)
+		VALUES ($1, $2, now() + $3 * interval '1 second') RETURNING expires_at`,
+		workspaceID, s.sealer.Seal(old.Current, sealingCtx), SigningSecretOverlap.Seconds()).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&r.PreviousExpiresAt)
+	})
+	b.Queue(`UPDATE workspaces SET signing_secret_sealed = $2, signing_secret = NULL WHERE id = $1`,
+		workspaceID, s.sealer.Seal(r.SigningSecret, sealingCtx))
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return RotatedSigningSecret{}, fmt.Errorf("rotate signing secret of %s: %w", workspaceID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
