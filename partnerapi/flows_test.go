@@ -441,6 +441,23 @@ func TestAnOutcomeNotFinalInTheWaitIs202Pending(t *testing.T) {
 		t.Fatalf("create again: %s", again.raw)
 	}
 
+	// The partner balance spent between a create's check and its credit
+	// (here by a credit accepted earlier, still pending): the create is a
+	// 402 naming the customer and wallet it made.
+	q := newPartner(t, "USD:1000")
+	cq := *q.orbtClient
+	cq.base = idle + "/api/partner/v1"
+	req = cq.signed("POST", "/customer", []byte(`{"fullName": "A", "email": "a@example.com", "currency": "USD", "initialFunds": 8}`), time.Now())
+	req.Header.Set("Prefer", "wait=1")
+	expect(t, cq.send(req), 202)
+	late := expect(t, q.do("POST", "/customer", `{"fullName": "B", "email": "b@example.com", "currency": "USD", "initialFunds": 8}`), 402)
+	if late.reason() != "insufficient_partner_funds" || late.detail("walletId") == nil || late.detail("customerId") == nil {
+		t.Fatalf("a create whose credit lost the race: %s", late.raw)
+	}
+	if got := q.partnerBalance("USD"); got != 200 {
+		t.Fatalf("partner balance %d after one 8.00 of 10.00 paid", got)
+	}
+
 	// The relay of the shared stack's worker applies them; a replay then
 	// answers the outcome.
 	deadline := time.Now().Add(20 * time.Second)
