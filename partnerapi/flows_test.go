@@ -128,7 +128,7 @@ func TestCustomersAreKnownByEmail(t *testing.T) {
 		t.Fatalf("create past the partner balance: %s", poor.raw)
 	}
 	var consumers struct{ Data []struct{ Email *string } }
-	teststack.OK(t)(p.native.Call(context.Background(), "GET", "/v1/consumers?externalId=pat@example.com", nil, 200, &consumers))
+	teststack.OK(t)(p.native.Call(context.Background(), "GET", "/v1/consumers?externalId=email:pat@example.com", nil, 200, &consumers))
 	if len(consumers.Data) != 0 {
 		t.Fatalf("a refused create left a consumer: %+v", consumers.Data)
 	}
@@ -142,6 +142,13 @@ func TestCustomersAreKnownByEmail(t *testing.T) {
 	teststack.OK(t)(p.native.Call(ctx, "POST", "/v1/consumers/"+lee.ID+"/wallets", map[string]any{"currency": "USD", "type": "standard"}, 201, nil))
 	if a := expect(t, p.do("POST", "/customer", `{"fullName": "Lee", "email": "lee@example.com", "currency": "USD"}`), 400); a.reason() != "wallet_exists" {
 		t.Fatalf("an email with a USD wallet got another: %s", a.raw)
+	}
+	// Nor is a native consumer whose externalId is an address, with
+	// another email, ever given that address's customer or its money.
+	teststack.OK(t)(p.native.Call(ctx, "POST", "/v1/consumers", map[string]any{"externalId": "carol@example.com", "email": "dave@example.org", "name": "Dave"}, 201, nil))
+	carol := expect(t, p.do("POST", "/customer", `{"fullName": "Carol", "email": "carol@example.com", "currency": "USD", "initialFunds": 1}`), 200).data()
+	if carol["fullName"] != "Carol" || carol["email"] != "carol@example.com" {
+		t.Fatalf("carol's customer: %v", carol)
 	}
 
 	// Concurrent first creates for one address make one customer with one
@@ -159,8 +166,8 @@ func TestCustomersAreKnownByEmail(t *testing.T) {
 	if statuses[n-1] != 400 || statuses[n-2] != 400 || slices.Index(statuses, 200) != 0 || slices.Contains(statuses[1:], 200) {
 		t.Fatalf("concurrent creates: %v, want one 200 and the rest 400", statuses)
 	}
-	if got := p.partnerBalance("USD"); got != 10000-100 {
-		t.Fatalf("concurrent creates funded %d", 10000-got)
+	if got := p.partnerBalance("USD"); got != 10000-100-100 {
+		t.Fatalf("concurrent creates funded %d", 10000-100-got)
 	}
 	if err := getStack(t).App.Ledger.CheckInvariants(context.Background()); err != nil {
 		t.Fatal(err)
@@ -256,7 +263,7 @@ func TestWalletsShowTheirCampaign(t *testing.T) {
 	var campaign struct{ ID string }
 	teststack.OK(t)(p.native.Call(ctx, "POST", "/v1/campaigns", map[string]any{"name": "Spring promo", "currency": "USD"}, 201, &campaign))
 	var consumers struct{ Data []struct{ ID string } }
-	teststack.OK(t)(p.native.Call(ctx, "GET", "/v1/consumers?externalId=cam@example.com", nil, 200, &consumers))
+	teststack.OK(t)(p.native.Call(ctx, "GET", "/v1/consumers?externalId=email:cam@example.com", nil, 200, &consumers))
 	if len(consumers.Data) != 1 {
 		t.Fatalf("consumers: %+v", consumers)
 	}

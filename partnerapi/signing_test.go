@@ -225,6 +225,11 @@ func TestSigningSecretRotation(t *testing.T) {
 	if d := time.Until(first.PreviousExpiresAt); d < 23*time.Hour || d > 25*time.Hour {
 		t.Fatalf("the old secret expires in %v, want a day", d)
 	}
+	// Another process re-reads a workspace's secrets, when a signature
+	// matches none it holds, at most every 100 ms; its cache was filled
+	// just now.
+	settle := func() { time.Sleep(150 * time.Millisecond) }
+	settle()
 	for _, base := range []string{local, other} {
 		if at(base, first.SigningSecret) != 200 || at(base, original) != 200 {
 			t.Fatalf("after one rotation, %s refuses the new or the old secret", base)
@@ -244,6 +249,7 @@ func TestSigningSecretRotation(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	settle()
 	for i, secret := range secrets {
 		if at(local, secret) != 200 || at(other, secret) != 200 {
 			t.Errorf("secret %d of %d refused after concurrent rotations", i, len(secrets))
@@ -274,6 +280,7 @@ func TestSigningSecretRotation(t *testing.T) {
 		t.Fatalf("a secret rotated out a day ago: %d", got)
 	}
 	last := rotate()
+	settle()
 	if at(later, last.SigningSecret) != 200 {
 		t.Fatal("the current secret is refused")
 	}
@@ -310,5 +317,43 @@ func TestSigningSecretsRestSealed(t *testing.T) {
 	}
 	if clear != nil || len(sealed) == 0 {
 		t.Fatalf("the legacy secret was not sealed: %v %q", clear, sealed)
+	}
+}
+
+// Rotations at once stop at ten live rotated-out secrets all the same:
+// each waits for the one before and counts what it left.
+func TestConcurrentRotationsStopAtTen(t *testing.T) {
+	p := newPartner(t)
+	ctx := context.Background()
+	const n = 12
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			res, err := p.native.Do(ctx, "POST", "/v1/workspace/signing-secret/rotate", nil, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			statuses[i] = res.Status
+		})
+	}
+	wg.Wait()
+	var ok, refused int
+	for _, s := range statuses {
+		switch s {
+		case 200:
+			ok++
+		case 409:
+			refused++
+		}
+	}
+	var live int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM previous_signing_secrets WHERE workspace_id = $1 AND expires_at > now()`,
+		p.id).Scan(&live); err != nil {
+		t.Fatal(err)
+	}
+	if ok != 10 || refused != 2 || live != 10 {
+		t.Fatalf("%d rotations at once: %d made, %d refused (%v), %d live", n, ok, refused, statuses, live)
 	}
 }

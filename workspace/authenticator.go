@@ -16,6 +16,12 @@ const credentialTTL = 5 * time.Second
 // keyTouchEvery throttles lastUsedAt writes to one per key per interval.
 const keyTouchEvery = time.Minute
 
+// freshReadEvery bounds the reads of a workspace's signing secrets that a
+// signature matching none of the cached ones makes (ten a second at most,
+// however many wrong signatures arrive): a secret rotated in elsewhere is
+// seen within it.
+const freshReadEvery = 100 * time.Millisecond
+
 // Authenticator answers who a request is from: its API key, and, for
 // signed requests, its workspace's signing secrets. It keeps what it read
 // for credentialTTL, so a busy partner costs no database read per request.
@@ -34,6 +40,8 @@ type Authenticator struct {
 type cached[T any] struct {
 	value   T
 	expires time.Time
+	// read is when value was read from the database.
+	read time.Time
 }
 
 // NewAuthenticator returns an Authenticator over the store.
@@ -95,15 +103,18 @@ func (a *Authenticator) RevokeKey(ctx context.Context, workspaceID, keyID string
 }
 
 // SigningSecrets returns the workspace's live signing secrets; fresh reads
-// them from the database rather than the cache (a signature that matches
-// none of the cached ones may be keyed with a secret just rotated in,
-// here or in another process).
+// them from the database rather than the cache, unless they were read
+// within freshReadEvery (a signature that matches none of the cached ones
+// may be keyed with a secret just rotated in, here or in another process).
 func (a *Authenticator) SigningSecrets(ctx context.Context, workspaceID string, fresh bool) (SigningSecrets, error) {
 	now := time.Now()
 	a.mu.Lock()
 	c, hit := a.secrets[workspaceID]
 	a.mu.Unlock()
-	if !fresh && hit && now.Before(c.expires) && (c.value.ValidUntil.IsZero() || now.Before(c.value.ValidUntil)) {
+	live := hit && now.Before(c.expires) && (c.value.ValidUntil.IsZero() || now.Before(c.value.ValidUntil))
+	// A fresh read at most once per freshReadEvery per workspace: wrong
+	// signatures cannot make every request a database read.
+	if live && (!fresh || now.Sub(c.read) < freshReadEvery) {
 		return c.value, nil
 	}
 	secrets, err := a.store.SigningSecrets(ctx, workspaceID)
@@ -111,7 +122,7 @@ func (a *Authenticator) SigningSecrets(ctx context.Context, workspaceID string, 
 		return SigningSecrets{}, err
 	}
 	a.mu.Lock()
-	a.secrets[workspaceID] = cached[SigningSecrets]{value: secrets, expires: now.Add(credentialTTL)}
+	a.secrets[workspaceID] = cached[SigningSecrets]{value: secrets, expires: now.Add(credentialTTL), read: now}
 	a.mu.Unlock()
 	return secrets, nil
 }

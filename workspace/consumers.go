@@ -180,20 +180,20 @@ func (s *Store) ConsumersByNumber(ctx context.Context, workspaceID string, offse
 }
 
 // ConsumerForEmail returns the workspace's consumer with an email address
-// (compared case-insensitively), creating it with that name when there is
-// none: Orbt's partner API knows a customer by its email. A consumer it
-// creates takes the lower-cased address as its externalId, so two
-// concurrent first calls for one address make one consumer.
+// (compared case-insensitively; the oldest of several), creating it with
+// that name when there is none: Orbt's partner API knows a customer by its
+// email. A consumer it creates takes "email:" and the lower-cased address
+// as its externalId: one no native consumer has by accident, and unique,
+// so two concurrent first calls for one address make one consumer.
 func (s *Store) ConsumerForEmail(ctx context.Context, workspaceID, email, name string) (Consumer, error) {
 	key := strings.ToLower(email)
+	externalID := EmailExternalIDPrefix + key
 	find := func() (Consumer, error) {
-		// A consumer with the address comes first (the oldest of several,
-		// so one address always finds the same one); then one whose
-		// externalId is the address and that has no such email, which the
-		// insert below would collide with.
+		// The consumer with the address first; then the one this made for
+		// it (whose email a PATCH may have changed since).
 		return scanConsumer(s.pool.QueryRow(ctx, `SELECT `+consumerColumns+` FROM consumers
-			WHERE workspace_id = $1 AND ((email IS NOT NULL AND lower(email) = $2) OR external_id = $2)
-			ORDER BY (email IS NOT NULL AND lower(email) = $2) DESC, number LIMIT 1`, workspaceID, key))
+			WHERE workspace_id = $1 AND ((email IS NOT NULL AND lower(email) = $2) OR external_id = $3)
+			ORDER BY (email IS NOT NULL AND lower(email) = $2) DESC, number LIMIT 1`, workspaceID, key, externalID))
 	}
 	c, err := find()
 	if err == nil {
@@ -202,7 +202,7 @@ func (s *Store) ConsumerForEmail(ctx context.Context, workspaceID, email, name s
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return Consumer{}, fmt.Errorf("consumer for email: %w", err)
 	}
-	c, err = s.CreateConsumer(ctx, workspaceID, Consumer{ExternalID: key, Email: &email, Name: &name})
+	c, err = s.CreateConsumer(ctx, workspaceID, Consumer{ExternalID: externalID, Email: &email, Name: &name})
 	if errors.Is(err, ErrConsumerExists) {
 		if c, err = find(); err != nil {
 			return Consumer{}, fmt.Errorf("consumer for email: %w", err)
@@ -210,3 +210,7 @@ func (s *Store) ConsumerForEmail(ctx context.Context, workspaceID, email, name s
 	}
 	return c, err
 }
+
+// EmailExternalIDPrefix starts the externalId of a consumer made by
+// ConsumerForEmail.
+const EmailExternalIDPrefix = "email:"

@@ -55,12 +55,12 @@ func signingSecretContext(workspaceID string) string {
 // workspace made before secrets were sealed has its clear-text secret
 // sealed (and the clear text cleared) on this first read.
 func (s *Store) SigningSecrets(ctx context.Context, workspaceID string) (SigningSecrets, error) {
-	return s.readSigningSecrets(ctx, s.pool, workspaceID, "")
+	return s.readSigningSecrets(ctx, s.pool, workspaceID)
 }
 
-// readSigningSecrets reads and opens a workspace's signing secrets; lock
-// ("FOR UPDATE") holds its row for a rotation.
-func (s *Store) readSigningSecrets(ctx context.Context, q store.Querier, workspaceID, lock string) (SigningSecrets, error) {
+// readSigningSecrets reads and opens a workspace's signing secrets: the
+// current one and at most previousSecretsMax live previous ones.
+func (s *Store) readSigningSecrets(ctx context.Context, q store.Querier, workspaceID string) (SigningSecrets, error) {
 	var (
 		legacy     *string
 		current    []byte
@@ -73,8 +73,9 @@ func (s *Store) readSigningSecrets(ctx context.Context, q store.Querier, workspa
 			COALESCE(p.sealed, '{}'), COALESCE(p.expires_at, '{}')
 		FROM workspaces w LEFT JOIN LATERAL (
 			SELECT array_agg(sealed ORDER BY expires_at DESC) AS sealed, array_agg(expires_at ORDER BY expires_at DESC) AS expires_at
-			FROM previous_signing_secrets WHERE workspace_id = w.id AND expires_at > now()) p ON true
-		WHERE w.id = $1 `+lock, workspaceID).Scan(&legacy, &current, &previous, &expiries)
+			FROM (SELECT sealed, expires_at FROM previous_signing_secrets
+				WHERE workspace_id = w.id AND expires_at > now() ORDER BY expires_at DESC LIMIT $2) live) p ON true
+		WHERE w.id = $1`, workspaceID, previousSecretsMax).Scan(&legacy, &current, &previous, &expiries)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return SigningSecrets{}, fmt.Errorf("workspace %s: %w", workspaceID, store.ErrNotFound)
 	}
@@ -113,7 +114,13 @@ func (s *Store) RotateSigningSecret(ctx context.Context, workspaceID string) (Ro
 		return RotatedSigningSecret{}, fmt.Errorf("rotate signing secret of %s: %w", workspaceID, err)
 	}
 	defer tx.Rollback(ctx)
-	old, err := s.readSigningSecrets(ctx, tx, workspaceID, "FOR UPDATE OF w")
+	// Lock first, read after: the read is a statement of its own, so a
+	// rotation that waited for the lock counts the secrets the one before
+	// it added.
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE`, workspaceID); err != nil {
+		return RotatedSigningSecret{}, fmt.Errorf("rotate signing secret of %s: %w", workspaceID, err)
+	}
+	old, err := s.readSigningSecrets(ctx, tx, workspaceID)
 	if err != nil {
 		return RotatedSigningSecret{}, err
 	}
