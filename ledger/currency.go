@@ -4,15 +4,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"golang.org/x/text/currency"
 )
 
 // Currency is an ISO 4217 alphabetic code such as "USD".
 type Currency string
 
-// ParseCurrency accepts an upper-case ISO 4217 code in current use that
-// has minor units (not a precious metal, a fund unit or a test code).
+// ParseCurrency accepts an ISO 4217 code in current use that has minor
+// units: one of isoCurrencies.
 func ParseCurrency(code string) (Currency, error) {
 	if len(code) != 3 {
 		return "", fmt.Errorf("currency %q: want a three-letter ISO 4217 code", code)
@@ -22,32 +20,52 @@ func ParseCurrency(code string) (Currency, error) {
 			return "", fmt.Errorf("currency %q: want upper-case letters", code)
 		}
 	}
-	unit, err := currency.ParseISO(code)
-	if err != nil || unit.String() != code {
-		return "", fmt.Errorf("currency %q: not an ISO 4217 code", code)
-	}
-	if noMinorUnits[code] {
-		return "", fmt.Errorf("currency %q: ISO 4217 gives it no minor units", code)
+	if !isoCurrencies[code] {
+		return "", fmt.Errorf("currency %q: not an ISO 4217 currency in use with minor units", code)
 	}
 	return Currency(code), nil
 }
 
-// isoExponents are the ISO 4217 minor-unit exponents (from the standard's
-// list, amendment of 2024) that are not 2. They are ISO's, not CLDR's
-// display digits (golang.org/x/text's), which differ for IDR, COP, IQD
-// and a dozen more: amounts are minor units as ISO 4217 defines them.
+// isoCurrencies are the codes of ISO 4217's list of current currencies and
+// funds (amendment of 2025) that have minor units: not the metals, fund
+// and settlement units, test and no-currency codes (XAU, XDR, XTS, XXX,
+// …), nor withdrawn codes (DEM, HRK, …). ANG and BGN stay while their
+// holders convert (to XCG in 2025, to EUR in 2026). A static table, not
+// golang.org/x/text's: its list is years behind (no MRU, VES, SLE, ZWG)
+// and keeps withdrawn codes.
+var isoCurrencies = map[string]bool{
+	"AED": true, "AFN": true, "ALL": true, "AMD": true, "ANG": true, "AOA": true, "ARS": true, "AUD": true,
+	"AWG": true, "AZN": true, "BAM": true, "BBD": true, "BDT": true, "BGN": true, "BHD": true, "BIF": true,
+	"BMD": true, "BND": true, "BOB": true, "BOV": true, "BRL": true, "BSD": true, "BTN": true, "BWP": true,
+	"BYN": true, "BZD": true, "CAD": true, "CDF": true, "CHE": true, "CHF": true, "CHW": true, "CLF": true,
+	"CLP": true, "CNY": true, "COP": true, "COU": true, "CRC": true, "CUP": true, "CVE": true, "CZK": true,
+	"DJF": true, "DKK": true, "DOP": true, "DZD": true, "EGP": true, "ERN": true, "ETB": true, "EUR": true,
+	"FJD": true, "FKP": true, "GBP": true, "GEL": true, "GHS": true, "GIP": true, "GMD": true, "GNF": true,
+	"GTQ": true, "GYD": true, "HKD": true, "HNL": true, "HTG": true, "HUF": true, "IDR": true, "ILS": true,
+	"INR": true, "IQD": true, "IRR": true, "ISK": true, "JMD": true, "JOD": true, "JPY": true, "KES": true,
+	"KGS": true, "KHR": true, "KMF": true, "KPW": true, "KRW": true, "KWD": true, "KYD": true, "KZT": true,
+	"LAK": true, "LBP": true, "LKR": true, "LRD": true, "LSL": true, "LYD": true, "MAD": true, "MDL": true,
+	"MGA": true, "MKD": true, "MMK": true, "MNT": true, "MOP": true, "MRU": true, "MUR": true, "MVR": true,
+	"MWK": true, "MXN": true, "MXV": true, "MYR": true, "MZN": true, "NAD": true, "NGN": true, "NIO": true,
+	"NOK": true, "NPR": true, "NZD": true, "OMR": true, "PAB": true, "PEN": true, "PGK": true, "PHP": true,
+	"PKR": true, "PLN": true, "PYG": true, "QAR": true, "RON": true, "RSD": true, "RUB": true, "RWF": true,
+	"SAR": true, "SBD": true, "SCR": true, "SDG": true, "SEK": true, "SGD": true, "SHP": true, "SLE": true,
+	"SOS": true, "SRD": true, "SSP": true, "STN": true, "SVC": true, "SYP": true, "SZL": true, "THB": true,
+	"TJS": true, "TMT": true, "TND": true, "TOP": true, "TRY": true, "TTD": true, "TWD": true, "TZS": true,
+	"UAH": true, "UGX": true, "USD": true, "USN": true, "UYI": true, "UYU": true, "UYW": true, "UZS": true,
+	"VED": true, "VES": true, "VND": true, "VUV": true, "WST": true, "XAF": true, "XCD": true, "XCG": true,
+	"XOF": true, "XPF": true, "YER": true, "ZAR": true, "ZMW": true, "ZWG": true,
+}
+
+// isoExponents are the ISO 4217 minor-unit exponents that are not 2. They
+// are ISO's, not CLDR's display digits (golang.org/x/text's), which differ
+// for IDR, COP, IQD and a dozen more: amounts are minor units as ISO 4217
+// defines them.
 var isoExponents = map[string]int{
 	"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
 	"RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
 	"BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
 	"CLF": 4, "UYW": 4,
-}
-
-// noMinorUnits are the ISO 4217 codes whose minor unit is "N.A.": metals,
-// fund and settlement units, the test and no-currency codes.
-var noMinorUnits = map[string]bool{
-	"XAG": true, "XAU": true, "XBA": true, "XBB": true, "XBC": true, "XBD": true, "XDR": true,
-	"XPD": true, "XPT": true, "XSU": true, "XTS": true, "XUA": true, "XXX": true,
 }
 
 // Exponent is the number of minor-unit digits by ISO 4217: 2 for USD, 0

@@ -31,8 +31,18 @@ func TestMajorUnitsAreExact(t *testing.T) {
 
 // Exponents are ISO 4217's, not CLDR's display digits.
 func TestExponentsAreISO4217s(t *testing.T) {
+	for _, exp := range isoExponents {
+		if exp < 0 || exp > 4 {
+			t.Errorf("exponent %d", exp)
+		}
+	}
+	for code := range isoExponents {
+		if !isoCurrencies[code] {
+			t.Errorf("%s has an exponent but is not a currency", code)
+		}
+	}
 	for code, want := range map[Currency]int{"USD": 2, "EUR": 2, "JPY": 0, "KRW": 0, "KWD": 3, "BHD": 3, "IQD": 3,
-		"IDR": 2, "COP": 2, "HUF": 2, "PKR": 2, "CLF": 4, "CLP": 0} {
+		"IDR": 2, "COP": 2, "HUF": 2, "PKR": 2, "CLF": 4, "CLP": 0, "UYW": 4, "MRU": 2, "VES": 2, "SLE": 2, "ZWG": 2, "XCG": 2} {
 		if _, err := ParseCurrency(string(code)); err != nil {
 			t.Errorf("%s refused: %v", code, err)
 		}
@@ -40,7 +50,7 @@ func TestExponentsAreISO4217s(t *testing.T) {
 			t.Errorf("%s exponent %d, want %d", code, got, want)
 		}
 	}
-	for _, code := range []string{"XAU", "XTS", "XXX", "ABC"} {
+	for _, code := range []string{"XAU", "XTS", "XXX", "XDR", "ABC", "DEM", "HRK", "ZWL", "XFU", "usd"} {
 		if _, err := ParseCurrency(code); err == nil {
 			t.Errorf("%s accepted", code)
 		}

@@ -70,34 +70,66 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) *htt
 	)
 	switch {
 	case errors.As(err, &syntaxErr) && errors.Is(err, jsontext.ErrDuplicateName):
-		return httperr.Validation(httperr.FieldError{Field: FieldOf(syntaxErr.JSONPointer), Message: "is given more than once"})
-	case errors.As(err, &syntaxErr) && syntaxErr.JSONPointer != "" && strings.Contains(syntaxErr.Err.Error(), "UTF-8"):
-		return httperr.Validation(httperr.FieldError{Field: FieldOf(syntaxErr.JSONPointer), Message: "must be valid UTF-8"})
+		return httperr.Validation(httperr.FieldError{Field: fieldOf(syntaxErr.JSONPointer, v), Message: "is given more than once"})
+	case errors.As(err, &syntaxErr) && syntaxErr.JSONPointer != "":
+		// Inside a value: invalid UTF-8, a lone surrogate, a bad escape.
+		return httperr.Validation(httperr.FieldError{Field: fieldOf(syntaxErr.JSONPointer, v),
+			Message: "is not valid JSON: " + syntaxErr.Err.Error()})
 	case errors.As(err, &semanticErr) && semanticErr.JSONPointer == "":
 		return httperr.New(http.StatusBadRequest, "invalid_json", "The body must be a JSON object.")
 	case errors.As(err, &semanticErr) && errors.Is(err, jsonv2.ErrUnknownName):
-		return httperr.Validation(httperr.FieldError{Field: FieldOf(semanticErr.JSONPointer), Message: "is not a known field"})
+		return httperr.Validation(httperr.FieldError{Field: fieldOf(semanticErr.JSONPointer, v), Message: "is not a known field"})
 	case errors.As(err, &semanticErr):
-		return httperr.Validation(httperr.FieldError{Field: FieldOf(semanticErr.JSONPointer), Message: "must be " + describeType(semanticErr.GoType)})
+		return httperr.Validation(httperr.FieldError{Field: fieldOf(semanticErr.JSONPointer, v), Message: "must be " + describeType(semanticErr.GoType)})
 	}
 	return httperr.New(http.StatusBadRequest, "invalid_json", "The body is not valid JSON: "+strings.TrimPrefix(err.Error(), "jsontext: "))
 }
 
-// FieldOf names the field a JSON pointer (RFC 6901) points at, as errors
-// name fields: /items/3/amount is items[3].amount.
-func FieldOf(pointer jsontext.Pointer) string {
+// fieldOf names the field a JSON pointer (RFC 6901) into a body decoded
+// into v points at, as errors name fields: /items/3/amount is
+// items[3].amount, /metadata/3 is metadata.3 (v's types tell an array's
+// index from a map's key).
+func fieldOf(pointer jsontext.Pointer, v any) string {
 	var b strings.Builder
+	t := reflect.TypeOf(v)
 	for token := range pointer.Tokens() {
-		if _, err := strconv.Atoi(token); err == nil && b.Len() > 0 {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		index := false
+		switch {
+		case t == nil:
+		case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+			index, t = true, t.Elem()
+		case t.Kind() == reflect.Map:
+			t = t.Elem()
+		case t.Kind() == reflect.Struct:
+			t = jsonFieldType(t, token)
+		default:
+			t = nil
+		}
+		switch {
+		case index:
 			b.WriteString("[" + token + "]")
-			continue
+		case b.Len() > 0:
+			b.WriteString("." + token)
+		default:
+			b.WriteString(token)
 		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(token)
 	}
 	return b.String()
+}
+
+// jsonFieldType is the type of the struct field a JSON member name
+// decodes into, or nil.
+func jsonFieldType(t reflect.Type, name string) reflect.Type {
+	for f := range t.Fields() {
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == name || (tag == "" && f.Name == name) {
+			return f.Type
+		}
+	}
+	return nil
 }
 
 // TooLarge is the 413 for a body past its limit, or nil for other errors.
@@ -123,8 +155,10 @@ func describeType(t reflect.Type) string {
 		return "a string"
 	case "map":
 		return "an object"
-	case "slice":
+	case "slice", "array":
 		return "an array"
+	case "struct":
+		return "an object"
 	}
 	return "a " + t.String()
 }
@@ -243,7 +277,9 @@ func (v *Validator) MajorAmount(field string, raw json.RawMessage, cur ledger.Cu
 		v.Add(field, fmt.Sprintf("must be a whole number: %s has no minor units", cur))
 	case err != nil && len(frac) > exp:
 		v.Add(field, fmt.Sprintf("must have at most %d decimal places for %s; it is never rounded", exp, cur))
-	case err != nil && len(whole) > 15 && allDigits(whole):
+	case err != nil && allDigits(whole) && (frac == "" || allDigits(frac)) && !strings.HasSuffix(text, ".") &&
+		text == strings.TrimSpace(text) && (len(whole) == 1 || whole[0] != '0'):
+		// Digits that fit the currency's places, but not an int64.
 		v.Add(field, "must be at most "+cur.FormatMajor(AmountMax))
 	case err != nil:
 		v.Add(field, "must be a decimal number such as 12.50")

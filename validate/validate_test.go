@@ -1,9 +1,14 @@
 package validate
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/orbt/orbt/ledger"
 )
 
 func TestPreferWait(t *testing.T) {
@@ -23,6 +28,52 @@ func TestPreferWait(t *testing.T) {
 		}
 		if got := PreferWait(h); got != want {
 			t.Errorf("Prefer: %q: wait %s, want %s", prefer, got, want)
+		}
+	}
+}
+
+// Bodies are named field by field as decoded: an array's index, a map's
+// key, and a field given twice or in another case refused.
+func TestDecodeJSONNamesTheField(t *testing.T) {
+	type item struct {
+		Amount int64 `json:"amount"`
+	}
+	type body struct {
+		Items    []item            `json:"items"`
+		Metadata map[string]string `json:"metadata"`
+		Note     *string           `json:"note"`
+	}
+	for in, want := range map[string]string{
+		`{"items":[{"amount":1},{"amount":"x"}]}`: "items[1].amount",
+		`{"items":[{"amount":1,"amount":2}]}`:     "items[0].amount",
+		`{"items":[{"AMOUNT":1}]}`:                "items[0].AMOUNT",
+		`{"items":[1]}`:                           "items[0]",
+		`{"metadata":{"3":1}}`:                    "metadata.3",
+		`{"metadata":{"a":"1","a":"2"}}`:          "metadata.a",
+		`{"note":"\ud800"}`:                       "note",
+		"{\"note\":\"\xff\"}":                     "note",
+	} {
+		var v body
+		e := DecodeJSON(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(in)), &v, 1<<20)
+		if e == nil || e.Status != 400 || len(e.Fields) != 1 || e.Fields[0].Field != want {
+			t.Errorf("%s: %+v, want field %s", in, e, want)
+		}
+	}
+	var v body
+	if e := DecodeJSON(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(`{"items":[1]}`)), &v, 1<<20); e == nil ||
+		strings.Contains(e.Fields[0].Message, "validate.") {
+		t.Errorf("a Go type name in the message: %+v", e)
+	}
+}
+
+// An amount in major units past the largest amount says so, whatever the
+// currency's places.
+func TestMajorAmountTooLarge(t *testing.T) {
+	for _, tc := range []struct{ cur, in string }{{"USD", "99999999999999999"}, {"CLF", "1000000000000000"}, {"JPY", "1000000000001"}} {
+		var v Validator
+		v.MajorAmount("amount", json.RawMessage(tc.in), ledger.Currency(tc.cur), true, false)
+		if len(v.Errs) != 1 || !strings.HasPrefix(v.Errs[0].Message, "must be at most") {
+			t.Errorf("%s %s: %+v", tc.cur, tc.in, v.Errs)
 		}
 	}
 }
