@@ -102,11 +102,16 @@ func (l *Ledger) createWallet(ctx context.Context, workspaceID, consumerID, wall
 		}
 		txn = &inserted[0]
 	}
+	// Read inside the transaction: once it commits, there is nothing left
+	// to fail and answer 5xx for what was stored.
+	w, err := wallet(ctx, tx, workspaceID, created[0])
+	if err != nil {
+		return Wallet{}, nil, err
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return Wallet{}, nil, fmt.Errorf("create wallet: commit: %w", err)
 	}
-	w, err := l.Wallet(ctx, workspaceID, created[0])
-	return w, txn, err
+	return w, txn, nil
 }
 
 // walletKey names a wallet by what makes it unique: its consumer and
@@ -191,7 +196,11 @@ func walletInsert(ctx context.Context, tx pgx.Tx, workspaceID string, keys []wal
 
 // Wallet returns one wallet of the workspace with its balance.
 func (l *Ledger) Wallet(ctx context.Context, workspaceID, id string) (Wallet, error) {
-	w, err := scanWallet(l.pool.QueryRow(ctx, `SELECT `+walletColumns+`
+	return wallet(ctx, l.pool, workspaceID, id)
+}
+
+func wallet(ctx context.Context, q store.Querier, workspaceID, id string) (Wallet, error) {
+	w, err := scanWallet(q.QueryRow(ctx, `SELECT `+walletColumns+`
 		FROM wallets w JOIN ledger_accounts a ON a.id = w.account_id
 		WHERE w.id = $1 AND w.workspace_id = $2`, id, workspaceID))
 	if err != nil {
