@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orbt/orbt/giftcard"
-	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/tasks"
@@ -129,16 +128,4 @@ func replayed(c *gin.Context, replay bool) {
 	if replay {
 		c.Header("Idempotent-Replayed", "true")
 	}
-}
-
-// validParams answers 404 for path ids no object can have (too long, or bytes
-// Postgres would refuse), so they never reach the database.
-func validParams(c *gin.Context) {
-	for _, p := range c.Params {
-		if !validate.PathID(p.Value) {
-			server.Abort(c, httperr.New(http.StatusNotFound, "not_found", "No such object."))
-			return
-		}
-	}
-	c.Next()
 }

@@ -9,14 +9,14 @@ import (
 // Routes mounts the native API on the server, readable top to bottom as its
 // table of contents.
 func (a *API) Routes(s *server.Server) {
-	admin := s.Engine.Group("/admin/v1", server.RequireAdmin(a.opts.AdminToken, false), validParams)
+	admin := s.Engine.Group("/admin/v1", server.RequireAdmin(a.opts.AdminToken, false), server.ValidParams(server.Abort))
 	admin.POST("/workspaces", a.adminCreateWorkspace)
 	admin.POST("/workspaces/:id/fundings", a.adminFund)
 	s.RouteTimeout(http.MethodPost, "/admin/v1/workspaces/:id/fundings", server.WaitingRequestTimeout)
 	admin.GET("/brands", a.adminCatalog)
 	admin.PUT("/workspaces/:id/brands", a.adminSetBrands)
 
-	v1 := s.Engine.Group("/v1", a.authenticate, validParams)
+	v1 := s.Engine.Group("/v1", a.authenticate, server.ValidParams(server.Abort))
 	write := v1.Group("", server.RequireWrite(server.Abort))
 
 	v1.GET("/workspace", a.getWorkspace)

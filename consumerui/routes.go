@@ -10,7 +10,7 @@ import (
 
 // Routes mounts the consumer pages under /c/.
 func (u *UI) Routes(s *server.Server) {
-	c := s.Engine.Group("/c", securityHeaders, gin.CustomRecovery(u.recoverPage), u.rateLimit, u.validParams)
+	c := s.Engine.Group("/c", securityHeaders, gin.CustomRecovery(u.recoverPage), u.rateLimit, server.ValidParams(u.notFound))
 	c.GET("/assets/style.css", u.style)
 	c.GET("/l/:token", u.open)
 

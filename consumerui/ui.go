@@ -133,7 +133,7 @@ func (u *UI) fail(c *gin.Context, err error) {
 		u.log.Error("consumer page", "route", c.FullPath(), "err", err)
 	}
 	if e.Status == http.StatusNotFound {
-		u.render(c, http.StatusNotFound, "error", map[string]any{"Title": "Not found", "Message": "There is nothing here."})
+		u.notFound(c, e)
 		c.Abort()
 		return
 	}
@@ -211,17 +211,9 @@ func (u *UI) failSession(c *gin.Context, err error) {
 	u.fail(c, err)
 }
 
-// validParams answers the not-found page for path values no link or
-// redemption can have (too long, or bytes Postgres would refuse).
-func (u *UI) validParams(c *gin.Context) {
-	for _, p := range c.Params {
-		if !validate.PathID(p.Value) {
-			u.render(c, http.StatusNotFound, "error", map[string]any{"Title": "Not found", "Message": "There is nothing here."})
-			c.Abort()
-			return
-		}
-	}
-	c.Next()
+// notFound answers the not-found page.
+func (u *UI) notFound(c *gin.Context, _ *httperr.Error) {
+	u.render(c, http.StatusNotFound, "error", map[string]any{"Title": "Not found", "Message": "There is nothing here."})
 }
 
 func sessionOf(c *gin.Context) session { return c.MustGet("session").(session) }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,6 +182,23 @@ func (s *Server) abort(c *gin.Context, e *httperr.Error) {
 		}
 	}
 	Abort(c, e)
+}
+
+// ValidParams answers 404, rendered by the surface, for path values no
+// object can have (too long, or bytes Postgres would refuse), so they never
+// reach the database. Parameters named in own are checked by their
+// handler (a number's own 422).
+func ValidParams(render Renderer, own ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		for _, p := range c.Params {
+			if !validate.PathID(p.Value) && !slices.Contains(own, p.Key) {
+				render(c, httperr.New(http.StatusNotFound, "not_found", "No such object."))
+				c.Abort()
+				return
+			}
+		}
+		c.Next()
+	}
 }
 
 // Abort renders e as a problem response and stops the handler chain.
