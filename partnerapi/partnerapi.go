@@ -156,9 +156,12 @@ func ok(c *gin.Context, status int, data any) {
 	c.JSON(status, envelope{Success: true, Data: data})
 }
 
-// bind decodes a JSON body strictly, answering the 4xx itself when it cannot.
+// bind decodes the body verify read (and checked against its hash)
+// strictly, answering the 4xx itself when it cannot.
 func bind(c *gin.Context, v any) bool {
-	if e := validate.DecodeJSON(c.Writer, c.Request, v, validate.BodyBytesMax); e != nil {
+	body, _ := c.Get(bodyContext)
+	raw, _ := body.([]byte)
+	if e := validate.DecodeBody(raw, v); e != nil {
 		Render(c, e)
 		return false
 	}

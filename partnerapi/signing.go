@@ -1,20 +1,18 @@
 package partnerapi
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/validate"
 	"github.com/orbt/orbt/workspace"
@@ -38,19 +36,28 @@ const timestampSkewMax = 5 * time.Minute
 
 // BodyHash is the x-body-hash of a body: base64 of its SHA-256 (of the
 // empty string when there is no body).
-func BodyHash(body []byte) string {
+func BodyHash(body []byte) string { return base64.StdEncoding.EncodeToString(bodyDigest(body)) }
+
+func bodyDigest(body []byte) []byte {
 	sum := sha256.Sum256(body)
-	return base64.StdEncoding.EncodeToString(sum[:])
+	return sum[:]
 }
 
 // Signature is the x-signature of a request: base64 of the HMAC-SHA256,
 // keyed with the workspace's signing secret, of
 // METHOD\nTIMESTAMP\nCLIENT_ID\nBODY_HASH (the header values as sent).
 func Signature(secret, method, timestamp, clientID, bodyHash string) string {
+	return base64.StdEncoding.EncodeToString(signatureMAC(secret, method, timestamp, clientID, bodyHash))
+}
+
+func signatureMAC(secret, method, timestamp, clientID, bodyHash string) []byte {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(method + "\n" + timestamp + "\n" + clientID + "\n" + bodyHash))
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+	return m.Sum(nil)
 }
+
+// bodyContext names the verified body in the gin context.
+const bodyContext = "orbt.partnerBody"
 
 // deny answers a request whose signing fails one check: 403 saying which.
 func deny(c *gin.Context, reason, message string) {
@@ -99,37 +106,35 @@ func (p *API) verify(c *gin.Context) {
 			p.now().UTC().Format(time.RFC3339)+").")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, validate.BodyBytesMax))
-	if e := validate.TooLarge(err); e != nil {
+	body, e := validate.ReadBody(c.Writer, c.Request, validate.BodyBytesMax)
+	if e != nil {
 		Render(c, e)
 		return
 	}
-	if err != nil {
-		Render(c, httperr.New(http.StatusBadRequest, "invalid_body", "The body could not be read to its end."))
-		return
-	}
 	bodyHash := h.Get(HeaderBodyHash)
-	if !equalBase64(bodyHash, BodyHash(body)) {
+	if sent, ok := decodeBase64(bodyHash); !ok || !hmac.Equal(sent, bodyDigest(body)) {
 		deny(c, "body_hash_mismatch", "The x-body-hash is not the base64 SHA-256 of the body as received.")
 		return
 	}
-	signature, method := h.Get(HeaderSignature), c.Request.Method
+	// Each live secret in turn (within a day of rotations there are
+	// several); one that matches none makes the secrets be read afresh,
+	// in case one was rotated in since they were cached.
+	sent, wellFormed := decodeBase64(h.Get(HeaderSignature))
 	signedWith := func(fresh bool) (bool, error) {
 		secrets, err := p.auth.SigningSecrets(c, key.WorkspaceID, fresh)
 		if err != nil {
 			return false, err
 		}
-		for _, secret := range append([]string{secrets.Current}, secrets.Previous...) {
-			if equalBase64(signature, Signature(secret, method, timestamp, clientID, bodyHash)) {
-				return true, nil
-			}
+		matches := func(secret string) bool {
+			return hmac.Equal(sent, signatureMAC(secret, c.Request.Method, timestamp, clientID, bodyHash))
 		}
-		return false, nil
+		return matches(secrets.Current) || slices.ContainsFunc(secrets.Previous, matches), nil
 	}
-	matched, err := signedWith(false)
-	if err == nil && !matched {
-		// Perhaps keyed with a secret rotated in since the cache was filled.
-		matched, err = signedWith(true)
+	var matched bool
+	if wellFormed {
+		if matched, err = signedWith(false); err == nil && !matched {
+			matched, err = signedWith(true)
+		}
 	}
 	if err != nil {
 		p.fail(c, err)
@@ -141,20 +146,19 @@ func (p *API) verify(c *gin.Context) {
 		return
 	}
 	p.auth.Used(c, key)
-	c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	c.Set(bodyContext, body)
 	server.SetAPIKey(c, key)
 	c.Next()
 }
 
-// equalBase64 compares a base64 value a client sent with the one computed,
-// in constant time, by the bytes they encode: padding left off is fine.
-func equalBase64(sent, want string) bool {
-	got, err := base64.StdEncoding.DecodeString(sent)
+// decodeBase64 reads a base64 value a client sent (padding left off is
+// fine), to be compared in constant time with what was computed.
+func decodeBase64(sent string) ([]byte, bool) {
+	b, err := base64.StdEncoding.DecodeString(sent)
 	if err != nil {
-		got, err = base64.RawStdEncoding.DecodeString(sent)
+		b, err = base64.RawStdEncoding.DecodeString(sent)
 	}
-	wantBytes, _ := base64.StdEncoding.DecodeString(want)
-	return err == nil && hmac.Equal(got, wantBytes)
+	return b, err == nil
 }
 
 // wsID is the workspace of the request's key.

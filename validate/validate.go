@@ -50,17 +50,33 @@ const (
 // rules; encoding/json matches names case-insensitively and keeps the last
 // of two.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) *httperr.Error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if e := TooLarge(err); e != nil {
+	body, e := ReadBody(w, r, limit)
+	if e != nil {
 		return e
 	}
-	if err != nil {
-		return httperr.New(http.StatusBadRequest, "invalid_json", "The body could not be read to its end.")
+	return DecodeBody(body, v)
+}
+
+// ReadBody reads a request's body of at most limit bytes: 413 past it,
+// 400 when the client stops sending.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *httperr.Error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if e := TooLarge(err); e != nil {
+		return nil, e
 	}
+	if err != nil {
+		return nil, httperr.New(http.StatusBadRequest, "invalid_json", "The body could not be read to its end.")
+	}
+	return body, nil
+}
+
+// DecodeBody is DecodeJSON for a body already read (one a signature
+// covers, say).
+func DecodeBody(body []byte, v any) *httperr.Error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return httperr.New(http.StatusBadRequest, "invalid_json", "The body is empty; a JSON object is required.")
 	}
-	err = jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true))
+	err := jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true))
 	if err == nil {
 		return nil
 	}
