@@ -122,10 +122,3 @@ func listPage[T any](a *API, c *gin.Context, check validate.KeyCheck, keyOf func
 }
 
 func (a *API) fail(c *gin.Context, err error) { server.Fail(c, a.log, err) }
-
-// replayed marks a response as the answer first given to the same request.
-func replayed(c *gin.Context, replay bool) {
-	if replay {
-		c.Header("Idempotent-Replayed", "true")
-	}
-}

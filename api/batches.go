@@ -67,7 +67,7 @@ func (a *API) createBatch(c *gin.Context) {
 	}
 	a.queue.BatchLanes(c, sub.Batch.ID, sub.Lanes)
 	a.queue.Deliveries(c, sub.Deliveries)
-	replayed(c, sub.Replayed)
+	server.Replayed(c, sub.Replayed)
 	c.JSON(http.StatusAccepted, sub.Batch)
 }
 

@@ -47,7 +47,7 @@ func (a *API) createRedemption(c *gin.Context) {
 	if !replay {
 		a.queue.RedemptionAccepted(c, r.ID)
 	}
-	replayed(c, replay)
+	server.Replayed(c, replay)
 	answerAccepted(c, r, func(wait time.Duration) (any, bool) {
 		final, err := a.giftcards.AwaitFinal(c, r, wait)
 		return final, err == nil && final.Final()

@@ -72,9 +72,7 @@ func (p *API) createTransaction(c *gin.Context) {
 		p.refuseConflict(c, err)
 		return
 	}
-	if replayed {
-		c.Header("Idempotent-Replayed", "true")
-	}
+	server.Replayed(c, replayed)
 	out := transactionResult{TransactionID: txn.ID, WalletID: w.ID, ReferenceID: txn.ReferenceID,
 		TransactionType: req.TransactionType, Amount: major(w.Currency, txn.Amount), Currency: w.Currency}
 	switch txn.Status {

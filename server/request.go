@@ -1,5 +1,8 @@
 package server
 
+// What the surfaces share about one request: the API key its
+// authentication verified, the write-scope check, and the replay mark.
+
 import (
 	"net/http"
 
@@ -36,5 +39,13 @@ func RequireWrite(render Renderer) gin.HandlerFunc {
 			return
 		}
 		c.Next()
+	}
+}
+
+// Replayed marks a response, on any surface, as the answer first given to
+// the same request (same referenceId, same payload).
+func Replayed(c *gin.Context, replay bool) {
+	if replay {
+		c.Header("Idempotent-Replayed", "true")
 	}
 }
