@@ -38,11 +38,13 @@ type Authenticator struct {
 }
 
 type cached[T any] struct {
-	value   T
-	expires time.Time
+	value T
 	// read is when value was read from the database.
 	read time.Time
 }
+
+// trusted reports whether the value may still be served at now, unread.
+func (c cached[T]) trusted(now time.Time) bool { return now.Sub(c.read) < credentialTTL }
 
 // NewAuthenticator returns an Authenticator over the store.
 func NewAuthenticator(s *Store, log *slog.Logger) *Authenticator {
@@ -60,7 +62,7 @@ func (a *Authenticator) Key(ctx context.Context, secret string) (APIKey, error) 
 	a.mu.Lock()
 	c, hit := a.keys[hash]
 	a.mu.Unlock()
-	if hit && now.Before(c.expires) {
+	if hit && c.trusted(now) {
 		return c.value, nil
 	}
 	key, err := a.store.Authenticate(ctx, secret)
@@ -68,7 +70,7 @@ func (a *Authenticator) Key(ctx context.Context, secret string) (APIKey, error) 
 		return APIKey{}, err
 	}
 	a.mu.Lock()
-	a.keys[hash] = cached[APIKey]{value: key, expires: now.Add(credentialTTL)}
+	a.keys[hash] = cached[APIKey]{value: key, read: now}
 	a.mu.Unlock()
 	return key, nil
 }
@@ -111,7 +113,7 @@ func (a *Authenticator) SigningSecrets(ctx context.Context, workspaceID string, 
 	a.mu.Lock()
 	c, hit := a.secrets[workspaceID]
 	a.mu.Unlock()
-	live := hit && now.Before(c.expires) && (c.value.ValidUntil.IsZero() || now.Before(c.value.ValidUntil))
+	live := hit && c.trusted(now) && (c.value.ValidUntil.IsZero() || now.Before(c.value.ValidUntil))
 	// A fresh read at most once per freshReadEvery per workspace: wrong
 	// signatures cannot make every request a database read.
 	if live && (!fresh || now.Sub(c.read) < freshReadEvery) {
@@ -122,7 +124,7 @@ func (a *Authenticator) SigningSecrets(ctx context.Context, workspaceID string, 
 		return SigningSecrets{}, err
 	}
 	a.mu.Lock()
-	a.secrets[workspaceID] = cached[SigningSecrets]{value: secrets, expires: now.Add(credentialTTL), read: now}
+	a.secrets[workspaceID] = cached[SigningSecrets]{value: secrets, read: now}
 	a.mu.Unlock()
 	return secrets, nil
 }
