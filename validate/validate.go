@@ -277,36 +277,41 @@ func (v *Validator) MajorAmount(field string, raw json.RawMessage, cur ledger.Cu
 		v.Add(field, "must be a decimal number such as 12.50")
 		return 0
 	}
-	whole, frac, _ := strings.Cut(strings.TrimPrefix(text, "-"), ".")
-	n, err := cur.ParseMajor(strings.TrimPrefix(text, "-"))
 	exp := cur.Exponent()
-	if text != strings.TrimSpace(text) || (len(whole) > 1 && whole[0] == '0') {
-		// A string holds a JSON number's digits: no spaces, no leading zeros.
-		err = errors.New("not a JSON number's digits")
-	}
+	_, frac, _ := strings.Cut(text, ".")
 	switch {
 	case strings.ContainsAny(text, "eE"):
 		v.Add(field, "must be a plain decimal such as 12.50, without an exponent")
 	case strings.HasPrefix(text, "-"):
 		v.Add(field, "must not be negative")
-	case err != nil && len(frac) > exp && exp == 0:
-		v.Add(field, fmt.Sprintf("must be a whole number: %s has no minor units", cur))
-	case err != nil && len(frac) > exp:
-		v.Add(field, fmt.Sprintf("must have at most %d decimal places for %s; it is never rounded", exp, cur))
-	case err != nil && allDigits(whole) && (frac == "" || allDigits(frac)) && !strings.HasSuffix(text, ".") &&
-		text == strings.TrimSpace(text) && (len(whole) == 1 || whole[0] != '0'):
-		// Digits that fit the currency's places, but not an int64.
-		v.Add(field, "must be at most "+cur.FormatMajor(AmountMax))
-	case err != nil:
+	case !plainDecimal(text):
 		v.Add(field, "must be a decimal number such as 12.50")
-	case n == 0 && !allowZero:
-		v.Add(field, "must be greater than zero")
-	case n > AmountMax:
-		v.Add(field, "must be at most "+cur.FormatMajor(AmountMax))
+	case len(frac) > exp && exp == 0:
+		v.Add(field, fmt.Sprintf("must be a whole number: %s has no minor units", cur))
+	case len(frac) > exp:
+		v.Add(field, fmt.Sprintf("must have at most %d decimal places for %s; it is never rounded", exp, cur))
 	default:
-		return n
+		// Digits that fit the currency's places: ParseMajor fails only
+		// past what an int64 holds.
+		n, err := cur.ParseMajor(text)
+		switch {
+		case err != nil || n > AmountMax:
+			v.Add(field, "must be at most "+cur.FormatMajor(AmountMax))
+		case n == 0 && !allowZero:
+			v.Add(field, "must be greater than zero")
+		default:
+			return n
+		}
 	}
 	return 0
+}
+
+// plainDecimal reports whether s is written as a JSON number without sign
+// or exponent: digits without a leading zero, then maybe a point and
+// digits. A string amount must hold exactly that: no spaces, no "0001".
+func plainDecimal(s string) bool {
+	whole, frac, point := strings.Cut(s, ".")
+	return allDigits(whole) && (whole == "0" || whole[0] != '0') && (!point || allDigits(frac))
 }
 
 func allDigits(s string) bool {
