@@ -11,6 +11,7 @@ import (
 
 	"github.com/orbt/orbt/config"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/workspace"
 )
 
 func createWorkspace(ctx context.Context, cfg config.Config, args []string) error {
@@ -34,6 +35,7 @@ func createWorkspace(ctx context.Context, cfg config.Config, args []string) erro
 	if err != nil {
 		return err
 	}
+	created.ConsoleInviteURL = workspace.InviteURL(cfg.PublicURL, created.InviteToken)
 	return printJSON(created)
 }
 

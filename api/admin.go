@@ -7,6 +7,7 @@ import (
 
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/validate"
+	"github.com/orbt/orbt/workspace"
 )
 
 func (a *API) adminCreateWorkspace(c *gin.Context) {
@@ -26,6 +27,7 @@ func (a *API) adminCreateWorkspace(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	created.ConsoleInviteURL = workspace.InviteURL(a.opts.PublicURL, created.InviteToken)
 	c.JSON(http.StatusCreated, created)
 }
 

@@ -44,6 +44,11 @@ type Settings struct {
 	SandboxFaults      giftcard.SandboxFaults
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
 	TrustedProxies []string
+	// SMTPURL is where the console sends invitations; "" shows them to
+	// the admin instead.
+	SMTPURL string
+	// ConsoleSessions end console sessions (zero: the console's defaults).
+	ConsoleSessions workspace.SessionTimeouts
 }
 
 // App is one process's parts over its connections.

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynqmon"
 
 	"github.com/orbt/orbt/api"
+	"github.com/orbt/orbt/console"
 	"github.com/orbt/orbt/consumerui"
 	"github.com/orbt/orbt/ops"
 	"github.com/orbt/orbt/partnerapi"
@@ -17,7 +18,7 @@ import (
 
 // Handler mounts every HTTP surface side by side on one server: the native
 // API (/v1, /admin/v1), the Orbt-compatible partner API (/api/partner/v1),
-// the consumer pages (/c/) and the ops pages
+// the consumer pages (/c/), the partner console (/console) and the ops pages
 // (/healthz, /readyz, /metrics, /ops/...). Each surface owns its routes.go.
 func (a *App) Handler() (http.Handler, error) {
 	srv, err := server.New(a.Log.With("component", "http"), a.Registry)
@@ -47,6 +48,21 @@ func (a *App) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	pages.Routes(srv)
+	var mailer console.Mailer
+	if a.Settings.SMTPURL != "" {
+		if mailer, err = console.NewSMTPMailer(a.Settings.SMTPURL); err != nil {
+			return nil, err
+		}
+	}
+	partnerConsole, err := console.New(console.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, Auth: a.Auth,
+		Webhooks: a.Webhooks, GiftCards: a.GiftCards, Enqueuer: a.Enqueuer, Redis: a.Redis, Mailer: mailer,
+		PublicURL: a.Settings.PublicURL, PublicOrigin: publicOrigin(a.Settings.PublicURL),
+		Secure: strings.HasPrefix(a.Settings.PublicURL, "https://"), Sessions: a.Settings.ConsoleSessions,
+		BatchItemsMax: a.Settings.BatchItemsMax, Logger: a.Log.With("component", "console")})
+	if err != nil {
+		return nil, err
+	}
+	partnerConsole.Routes(srv)
 	dashboard := asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: a.RedisOpt})
 	a.dashboard = dashboard
 	ops.Routes(srv, ops.Options{

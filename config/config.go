@@ -56,6 +56,10 @@ type Config struct {
 	// front of the API, whose X-Forwarded-For names the client (the consumer
 	// pages' rate limits key on it). Empty: the connection's address.
 	TrustedProxies []string `env:"ORBT_TRUSTED_PROXIES" envSeparator:","`
+	// SMTPURL sends console invitations and reset links by mail:
+	// smtp://user:password@host:587?from=orbt@example.com. Unset: the
+	// console shows each link to the admin who made it.
+	SMTPURL string `env:"ORBT_SMTP_URL"`
 }
 
 // Environments.

@@ -24,6 +24,7 @@ import (
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/validate"
 	"github.com/orbt/orbt/workspace"
@@ -222,19 +223,9 @@ func sessionOf(c *gin.Context) session { return c.MustGet("session").(session) }
 // (when sent) must be this server, and its form must carry the session's
 // CSRF token.
 func (u *UI) checkForm(c *gin.Context) bool {
-	// "null" is what a browser sends when it withholds the origin (some
-	// privacy settings): the CSRF token alone decides then.
-	if origin := c.GetHeader("Origin"); origin != "" && origin != "null" {
-		scheme := "http"
-		if c.Request.TLS != nil || u.opts.Secure {
-			scheme = "https"
-		}
-		// The public URL's origin (behind a proxy that rewrites Host), or
-		// the one the request was sent to.
-		if origin != u.opts.PublicOrigin && origin != scheme+"://"+c.Request.Host {
-			u.render(c, http.StatusForbidden, "error", map[string]any{"Title": "Refused", "Message": "This form was sent from another site."})
-			return false
-		}
+	if !server.SameOrigin(c.Request, u.opts.PublicOrigin, u.opts.Secure) {
+		u.render(c, http.StatusForbidden, "error", map[string]any{"Title": "Refused", "Message": "This form was sent from another site."})
+		return false
 	}
 	if !hmac.Equal([]byte(c.PostForm("csrf")), []byte(sessionOf(c).csrf())) {
 		u.render(c, http.StatusForbidden, "error", map[string]any{"Title": "Refused",

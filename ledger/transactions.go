@@ -327,3 +327,39 @@ func (l *Ledger) StaleLanes(ctx context.Context, olderThan time.Duration, limit 
 	}
 	return lanes, nil
 }
+
+// Entry is one posting of a transaction to a ledger account.
+type Entry struct {
+	// Account is the kind of account: partner, wallet, funding,
+	// settlement or clearing.
+	Account  string
+	WalletID *string
+	Currency Currency
+	// Amount is signed: positive into the account, negative out of it.
+	Amount       int64
+	BalanceAfter int64
+	CreatedAt    time.Time
+}
+
+// Entries lists the ledger entries of one of the workspace's transactions,
+// in the order they were posted; none while it is pending or when it
+// failed.
+func (l *Ledger) Entries(ctx context.Context, workspaceID, transactionID string) ([]Entry, error) {
+	rows, err := l.pool.Query(ctx, `SELECT a.kind, w.id, a.currency, e.amount, e.balance_after, e.created_at
+		FROM ledger_entries e
+		JOIN transactions t ON t.id = e.transaction_id
+		JOIN ledger_accounts a ON a.id = e.account_id
+		LEFT JOIN wallets w ON w.account_id = a.id
+		WHERE e.transaction_id = $1 AND t.workspace_id = $2 ORDER BY e.id`, transactionID, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("entries of %s: %w", transactionID, err)
+	}
+	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
+		var e Entry
+		return e, r.Scan(&e.Account, &e.WalletID, &e.Currency, &e.Amount, &e.BalanceAfter, &e.CreatedAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("entries of %s: %w", transactionID, err)
+	}
+	return entries, nil
+}

@@ -49,3 +49,20 @@ func Replayed(c *gin.Context, replay bool) {
 		c.Header("Idempotent-Replayed", "true")
 	}
 }
+
+// SameOrigin reports whether a browser's form post comes from this server:
+// its Origin, when the browser sends one, is the public URL's origin
+// (behind a proxy that rewrites Host) or the origin the request was sent
+// to. "null", which a browser sends when it withholds the origin (some
+// privacy settings), passes: the form's CSRF token alone decides then.
+func SameOrigin(r *http.Request, publicOrigin string, secure bool) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return true
+	}
+	scheme := "http"
+	if r.TLS != nil || secure {
+		scheme = "https"
+	}
+	return origin == publicOrigin || origin == scheme+"://"+r.Host
+}

@@ -277,6 +277,17 @@ func (v *Validator) MajorAmount(field string, raw json.RawMessage, cur ledger.Cu
 		v.Add(field, "must be a decimal number such as 12.50")
 		return 0
 	}
+	return v.MajorAmountText(field, text, cur, allowZero)
+}
+
+// MajorAmountText reads an amount a person typed in major units of cur
+// (a form field, a CSV cell) into minor units, by MajorAmount's rules;
+// empty is "is required".
+func (v *Validator) MajorAmountText(field, text string, cur ledger.Currency, allowZero bool) int64 {
+	if text == "" {
+		v.Add(field, "is required")
+		return 0
+	}
 	exp := cur.Exponent()
 	_, frac, _ := strings.Cut(text, ".")
 	switch {

@@ -99,6 +99,14 @@ func (s *Store) Consumers(ctx context.Context, workspaceID, externalID, cursor s
 		ORDER BY id DESC LIMIT $4`, workspaceID, externalID, cursor, limit)
 }
 
+// SearchConsumers finds the workspace's consumers a person looks up by
+// what they know of them: the externalId exactly, or the email address
+// (any case). Both are indexed lookups.
+func (s *Store) SearchConsumers(ctx context.Context, workspaceID, q string, limit int) ([]Consumer, error) {
+	return s.listConsumers(ctx, `WHERE workspace_id = $1 AND (external_id = $2 OR (email IS NOT NULL AND lower(email) = lower($2)))
+		ORDER BY id DESC LIMIT $3`, workspaceID, q, limit)
+}
+
 // listConsumers reads the consumers a WHERE … ORDER BY … LIMIT clause picks.
 func (s *Store) listConsumers(ctx context.Context, clauses string, args ...any) ([]Consumer, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+consumerColumns+` FROM consumers `+clauses, args...)

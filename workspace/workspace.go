@@ -47,16 +47,26 @@ type Workspace struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// Created is a new workspace with its first write key and its request
-// signing secret, both shown this once.
+// Created is a new workspace with its first write key, its request
+// signing secret and its first admin's console invitation, all shown this
+// once.
 type Created struct {
 	ID            string `json:"id"`
 	Name          string `json:"name"`
 	APIKey        string `json:"apiKey"`
 	SigningSecret string `json:"signingSecret"`
+	// ConsoleInviteURL is set by the caller, who knows the public URL,
+	// from InviteToken.
+	ConsoleInviteURL string `json:"consoleInviteUrl"`
+	InviteToken      string `json:"-"`
 }
 
-// CreateWorkspace creates a workspace and its first read-write key.
+// InviteURL is the console page where an invitation's (or a reset's)
+// token lets a person in.
+func InviteURL(publicURL, token string) string { return publicURL + "/console/invite/" + token }
+
+// CreateWorkspace creates a workspace, its first read-write key and the
+// invitation of its first console admin.
 func (s *Store) CreateWorkspace(ctx context.Context, name string) (Created, error) {
 	c := Created{ID: store.NewID("ws"), Name: name, SigningSecret: newSigningSecret()}
 	tx, err := s.pool.Begin(ctx)
@@ -73,6 +83,9 @@ func (s *Store) CreateWorkspace(ctx context.Context, name string) (Created, erro
 		return Created{}, err
 	}
 	c.APIKey = key.Secret
+	if _, c.InviteToken, err = createInvite(ctx, tx, Invite{WorkspaceID: c.ID, Role: RoleAdmin}, nil, InviteTTL); err != nil {
+		return Created{}, err
+	}
 	return c, tx.Commit(ctx)
 }
 
