@@ -3,9 +3,7 @@ package consumerui_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -16,56 +14,14 @@ import (
 	"github.com/orbt/orbt/teststack"
 )
 
-// visitor is a browser without JavaScript: cookies, no redirects followed.
-type visitor struct {
-	t    *testing.T
-	base string
-	c    *http.Client
-}
-
-func newVisitor(t *testing.T, base string) *visitor {
-	jar, _ := cookiejar.New(nil)
-	return &visitor{t: t, base: base, c: &http.Client{Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-func (v *visitor) do(method, path string, form url.Values, header http.Header) (int, http.Header, string) {
-	v.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	u := path
-	if !strings.HasPrefix(u, "http") {
-		u = v.base + path
-	}
-	req, err := http.NewRequest(method, u, body)
-	if err != nil {
-		v.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for k, vals := range header {
-		req.Header[k] = vals
-	}
-	res, err := v.c.Do(req)
-	if err != nil {
-		v.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, res.Header, string(b)
-}
-
 var formField = regexp.MustCompile(`name="(csrf|walletId|referenceId)" value="([^"]*)"`)
 
 // redeemForm reads the home page's redeem form (the first wallet's).
-func (v *visitor) redeemForm() url.Values {
-	v.t.Helper()
-	status, _, page := v.do("GET", "/c/", nil, nil)
+func redeemForm(t *testing.T, v *teststack.Visitor) url.Values {
+	t.Helper()
+	status, _, page := v.Do("GET", "/c/", nil, nil)
 	if status != 200 {
-		v.t.Fatalf("home: %d", status)
+		t.Fatalf("home: %d", status)
 	}
 	form := url.Values{}
 	for _, m := range formField.FindAllStringSubmatch(page, -1) {
@@ -93,11 +49,11 @@ func TestRedeemFormIsSafe(t *testing.T) {
 	s := stackFor(t, teststack.Options{})
 	ada := newConsumer(t, s, "Ada", 5_000)
 	link, _ := ada.link(t, 0)
-	v := newVisitor(t, s.URL)
-	if status, h, _ := v.do("GET", link, nil, nil); status != http.StatusSeeOther || h.Get("Location") != "/c/" {
+	v := teststack.NewVisitor(t, s.URL)
+	if status, h, _ := v.Do("GET", link, nil, nil); status != http.StatusSeeOther || h.Get("Location") != "/c/" {
 		t.Fatalf("opening the link: %d %v", status, h)
 	}
-	form := v.redeemForm()
+	form := redeemForm(t, v)
 	form.Set("brandId", "sandbox-coffee")
 	form.Set("amount", "5")
 
@@ -120,12 +76,12 @@ func TestRedeemFormIsSafe(t *testing.T) {
 		for k, vals := range form {
 			f[k] = append([]string(nil), vals...)
 		}
-		if status, _, _ := v.do("POST", "/c/redeem", tc.change(f), tc.header); status != tc.status {
+		if status, _, _ := v.Do("POST", "/c/redeem", tc.change(f), tc.header); status != tc.status {
 			t.Errorf("%s: %d, want %d", tc.name, status, tc.status)
 		}
 	}
 	for _, path := range []string{"/c/redemptions/%00", "/c/redemptions/%ff", "/c/l/%00"} {
-		if status, _, _ := v.do("GET", path, nil, nil); status != 404 {
+		if status, _, _ := v.Do("GET", path, nil, nil); status != 404 {
 			t.Errorf("GET %s: %d, want 404", path, status)
 		}
 	}
@@ -138,7 +94,7 @@ func TestRedeemFormIsSafe(t *testing.T) {
 		if i == 2 {
 			origin = "null"
 		}
-		status, h, _ := v.do("POST", "/c/redeem", form, http.Header{"Origin": {origin}})
+		status, h, _ := v.Do("POST", "/c/redeem", form, http.Header{"Origin": {origin}})
 		if status != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/c/redemptions/red_") {
 			t.Fatalf("redeem: %d %v", status, h)
 		}
@@ -153,7 +109,7 @@ func TestRedeemFormIsSafe(t *testing.T) {
 	if len(list.Data) != 1 {
 		t.Fatalf("%d redemptions after a triple submit (and refused forms), want 1", len(list.Data))
 	}
-	if status, _, page := v.do("GET", first, nil, nil); status != 200 || !strings.Contains(page, `id="code"`) {
+	if status, _, page := v.Do("GET", first, nil, nil); status != 200 || !strings.Contains(page, `id="code"`) {
 		t.Fatalf("progress page: %d", status)
 	}
 	if err := s.App.GiftCards.CheckInvariants(context.Background()); err != nil {
@@ -166,9 +122,9 @@ func TestRedeemFormIsSafe(t *testing.T) {
 // the connection comes from a trusted proxy.
 func TestPagesAreRateLimited(t *testing.T) {
 	openings := func(s *teststack.Stack, forwardedFor func(i int) string) (limited int) {
-		v := newVisitor(t, s.URL)
+		v := teststack.NewVisitor(t, s.URL)
 		for i := range 100 {
-			status, h, page := v.do("GET", "/c/l/no-such-token", nil, http.Header{"X-Forwarded-For": {forwardedFor(i)}})
+			status, h, page := v.Do("GET", "/c/l/no-such-token", nil, http.Header{"X-Forwarded-For": {forwardedFor(i)}})
 			if status == http.StatusTooManyRequests {
 				limited++
 				if h.Get("Retry-After") == "" || !strings.Contains(page, "Slow down") {
