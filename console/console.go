@@ -142,7 +142,8 @@ var templateFuncs = template.FuncMap{
 		}
 		return *s
 	},
-	"list": func(s ...string) []string { return s },
+	"list":   func(s ...string) []string { return s },
+	"reason": reasonText,
 	// has reports whether a form's multi-valued field holds value.
 	"has": func(values any, value string) bool {
 		list, _ := values.([]string)
@@ -261,4 +262,30 @@ func (u *Console) record(c *gin.Context, action, objectID, detail string) {
 		Action: action, ObjectID: objectID, Detail: detail}); err != nil {
 		u.log.Error("audit log", "action", action, "member", s.ID, "err", err)
 	}
+}
+
+// reasons say in words why a transaction or a redemption failed; the code
+// itself is shown beside them, as the API and webhooks carry it.
+var reasons = map[string]string{
+	ledger.ReasonInsufficientFunds:        "the wallet's balance is too low",
+	ledger.ReasonInsufficientPartnerFunds: "your partner balance is too low",
+	ledger.ReasonCampaignBudgetExceeded:   "the campaign's budget is used up",
+	ledger.ReasonCampaignInactive:         "the campaign is paused or not running",
+	ledger.ReasonCurrencyMismatch:         "the wallet holds another currency",
+	ledger.ReasonWalletClosed:             "the wallet is closed",
+	ledger.ReasonBrandNotAllowed:          "the campaign does not allow this brand",
+	giftcard.ReasonBrandNotEnabled:        "the brand is not enabled for your workspace",
+	giftcard.ReasonAmountOutOfRange:       "the brand does not sell this amount",
+	giftcard.ReasonProviderDeclined:       "the card seller declined it",
+	giftcard.ReasonProviderUnavailable:    "the card seller could not be reached",
+}
+
+func reasonText(code *string) string {
+	if code == nil {
+		return ""
+	}
+	if text, ok := reasons[*code]; ok {
+		return text + " (" + *code + ")"
+	}
+	return *code
 }

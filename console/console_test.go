@@ -489,3 +489,144 @@ func TestSignInLockout(t *testing.T) {
 		t.Fatalf("session cookie %q", c)
 	}
 }
+
+var (
+	consumerPath = regexp.MustCompile(`^/console/consumers/(csm_\w+)$`)
+	batchPath    = regexp.MustCompile(`^/console/payouts/(bat_\w+)$`)
+	formRef      = regexp.MustCompile(`name="referenceId" value="(console-\w+)"`)
+)
+
+// Money moves through the console as through the API: a consumer, a
+// wallet, a credit under the form's referenceId (twice sent, paid once),
+// a payout file checked row by row before it is submitted, and every
+// write in the audit log.
+func TestMoneyThroughTheConsole(t *testing.T) {
+	s := stackFor(t, teststack.Options{})
+	p := newPartner(t, s, 100_000)
+	fin := join(t, s.URL, newAdminInvite(t, s, p), mail(t, "fin"))
+
+	status, h, _ := fin.post("/console/consumers", url.Values{"externalId": {"u-42"}, "name": {"Ada"}, "email": {"ada@example.com"}})
+	m := consumerPath.FindStringSubmatch(h.Get("Location"))
+	if status != http.StatusSeeOther || m == nil {
+		t.Fatalf("create consumer: %d %v", status, h)
+	}
+	consumer := m[1]
+	if status, _, page := fin.post("/console/consumers", url.Values{"externalId": {"u-42"}}); status != 409 || !strings.Contains(page, `id="externalId-error"`) {
+		t.Fatalf("a second consumer with the same externalId: %d", status)
+	}
+	if status, page := fin.get("/console/consumers?q=ADA@example.com"); status != 200 || !strings.Contains(page, consumer) {
+		t.Fatalf("search by email: %d", status)
+	}
+	if status, _, _ := fin.post("/console/consumers/"+consumer+"/wallets", url.Values{"currency": {"USD"}}); status != http.StatusSeeOther {
+		t.Fatalf("add wallet: %d", status)
+	}
+	if status, _, page := fin.post("/console/consumers/"+consumer+"/wallets", url.Values{"currency": {"USD"}}); status != 409 || !strings.Contains(page, "already has this wallet") {
+		t.Fatalf("the same wallet again: %d", status)
+	}
+	_, page := fin.get("/console/consumers/" + consumer)
+	ref := formRef.FindStringSubmatch(page)[1]
+	wallet := regexp.MustCompile(`id="balance-(wal_\w+)"`).FindStringSubmatch(page)[1]
+
+	// A bad amount is refused beside its field; then the credit, sent
+	// twice, is paid once.
+	credit := url.Values{"walletId": {wallet}, "type": {"credit"}, "amount": {"12.345"}, "referenceId": {ref}}
+	if status, _, page := fin.post("/console/consumers/"+consumer+"/transactions", credit); status != 422 || !strings.Contains(page, `id="amount-error"`) {
+		t.Fatalf("amount 12.345: %d", status)
+	}
+	credit.Set("amount", "12.50")
+	for range 2 {
+		status, h, _ := fin.post("/console/consumers/"+consumer+"/transactions", credit)
+		if status != http.StatusSeeOther || !strings.Contains(h.Get("Location"), "?txn=txn_") {
+			t.Fatalf("credit: %d %v", status, h)
+		}
+	}
+	_, page = fin.get("/console/consumers/" + consumer)
+	if !strings.Contains(page, `id="balance-`+wallet+`">12.50 USD<`) {
+		t.Fatalf("the wallet after a credit sent twice:\n%s", page)
+	}
+	// More than the partner holds: refused, named.
+	credit.Set("amount", "5000.00")
+	credit.Set("referenceId", "console-big")
+	_, h, _ = fin.post("/console/consumers/"+consumer+"/transactions", credit)
+	if _, page := fin.get(h.Get("Location")); !strings.Contains(page, "your partner balance is too low (insufficient_partner_funds)") {
+		t.Fatalf("a credit above the partner balance:\n%s", page)
+	}
+
+	// A payout file with bad rows: every row's error, nothing stored.
+	bad := "consumerExternalId,amount,currency,type,referenceId\nu-42,1.00,USD,credit,p-1\nu-43,2.001,USD,credit,p-2\nu-44,3.00,XYZ,credit,p-3\n"
+	status, page = fin.upload("console-payout1", bad)
+	if status != 422 || !strings.Contains(page, `id="row-errors"`) || strings.Count(page, "<tr><td class=\"num\">") != 2 {
+		t.Fatalf("a file with two bad rows: %d\n%s", status, page)
+	}
+	if !strings.Contains(page, ">3</td><td>items[1].amount<") || !strings.Contains(page, ">4</td><td>items[2].currency<") {
+		t.Fatalf("row errors name the line and column:\n%s", page)
+	}
+	good := "consumerExternalId,amount,currency,type,referenceId\nu-42,1.00,USD,credit,p-1\nu-43,2.00,USD,credit,p-2\nu-44,3.00,USD,debit,p-3\n"
+	status, page = fin.upload("console-payout1", good)
+	if status != 200 || !strings.Contains(page, `id="submit-payout"`) {
+		t.Fatalf("review: %d\n%s", status, page)
+	}
+	form := url.Values{"referenceId": {"console-payout1"}, "csv": {good}}
+	var batch string
+	for range 2 { // submitted twice: one payout
+		status, h, _ := fin.post("/console/payouts", form)
+		m := batchPath.FindStringSubmatch(h.Get("Location"))
+		if status != http.StatusSeeOther || m == nil || (batch != "" && m[1] != batch) {
+			t.Fatalf("submit: %d %v (first %s)", status, h, batch)
+		}
+		batch = m[1]
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, page = fin.get("/console/payouts/" + batch)
+		if strings.Contains(page, `id="batch-status">completed<`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the payout did not complete:\n%s", page)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(page, "2 completed, 1 failed") {
+		t.Fatalf("payout counts:\n%s", page)
+	}
+	status, hdr, csvBody := fin.Do("GET", "/console/payouts/"+batch+"/failed.csv", nil, nil)
+	if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/csv") || !strings.Contains(csvBody, "p-3,") || !strings.Contains(csvBody, "insufficient_funds") {
+		t.Fatalf("failed rows CSV: %d\n%s", status, csvBody)
+	}
+
+	// A transaction's entries sum to zero.
+	_, page = fin.get("/console/transactions?batchId=" + batch + "&status=completed")
+	txn := regexp.MustCompile(`href="/console/transactions/(txn_\w+)"`).FindStringSubmatch(page)
+	if txn == nil {
+		t.Fatalf("the payout's transactions:\n%s", page)
+	}
+	_, page = fin.get("/console/transactions/" + txn[1])
+	out := regexp.MustCompile(`<td>partner</td><td class="num">-(\d+\.\d\d) USD<`).FindStringSubmatch(page)
+	if out == nil || !strings.Contains(page, `</code></td><td class="num">`+out[1]+` USD<`) {
+		t.Fatalf("entries:\n%s", page)
+	}
+	if err := s.App.Ledger.CheckInvariants(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// The audit log names who did each write (the admin reads it).
+	admin := signIn(t, s.URL, mail(t, "admin"), password)
+	_, page = admin.get("/console/audit")
+	for _, action := range []string{"consumer.created", "wallet.created", "transaction.credit", "payout.submitted", "member.invited", "member.joined"} {
+		if !strings.Contains(page, ">"+action+"<") {
+			t.Errorf("the audit log lacks %s", action)
+		}
+	}
+	if n := strings.Count(page, ">transaction.credit<"); n != 2 {
+		t.Errorf("%d credits in the audit log, want 2 (the replay is not a write)", n)
+	}
+}
+
+// newAdminInvite lets the workspace's first admin in and has them invite a
+// finance member; it returns that invitation.
+func newAdminInvite(t *testing.T, s *teststack.Stack, p partner) string {
+	t.Helper()
+	admin := join(t, s.URL, p.inviteURL, mail(t, "admin"))
+	return admin.invite(mail(t, "fin"), workspace.RoleFinance)
+}
