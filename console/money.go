@@ -109,6 +109,12 @@ func (u *Console) payoutRows(file io.Reader) ([]ledger.BatchItem, []httperr.Fiel
 	if len(p.Fields) == 0 {
 		return nil, []httperr.FieldError{{Field: "file", Message: p.Detail}}, nil
 	}
+	// A person reads a row by its line and column: "amount", not "items[1].amount".
+	for i, f := range p.Fields {
+		if _, column, ok := strings.Cut(f.Field, "]."); ok {
+			p.Fields[i].Field = column
+		}
+	}
 	return nil, p.Fields, nil
 }
 

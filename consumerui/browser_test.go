@@ -4,11 +4,8 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -27,54 +24,13 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, "consumerui", &db))
 }
 
-// browser starts a headless Debian Chromium for the test. Without one the
-// test says so; under CI (which installs it) that is a failure.
 func browser(t *testing.T) context.Context {
-	t.Helper()
-	path := os.Getenv("CHROMIUM")
-	if path == "" {
-		path, _ = exec.LookPath("chromium")
-	}
-	if path == "" {
-		msg := "Chromium is not installed, so the consumer pages were not tested in a browser: " +
-			"install Debian's chromium (apt-get install chromium; make test does it when run as root) or set CHROMIUM"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-component-update", true), chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(412, 915)) // a phone
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
-	return ctx
+	return teststack.Browser(t, "consumer pages", 412, 915) // a phone
 }
 
-// screenshot writes the page as it is, as PNG (quality 100; below that
-// Chromium answers JPEG), to the test's output folder.
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(t.ArtifactDir(), name), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+func screenshot(t *testing.T, ctx context.Context, name string) { teststack.Screenshot(t, ctx, name) }
 
-func text(t *testing.T, ctx context.Context, sel string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("text of %s: %v", sel, err)
-	}
-	return strings.TrimSpace(s)
-}
+func text(t *testing.T, ctx context.Context, sel string) string { return teststack.Text(t, ctx, sel) }
 
 // consumer is a funded consumer with a credited USD wallet, seen through
 // the partner's API.

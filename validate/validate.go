@@ -291,7 +291,7 @@ func (v *Validator) MajorAmountText(field, text string, cur ledger.Currency, all
 	exp := cur.Exponent()
 	_, frac, _ := strings.Cut(text, ".")
 	switch {
-	case strings.ContainsAny(text, "eE"):
+	case strings.ContainsAny(text, "eE") && strings.Trim(text, "0123456789.eE+-") == "":
 		v.Add(field, "must be a plain decimal such as 12.50, without an exponent")
 	case strings.HasPrefix(text, "-"):
 		v.Add(field, "must not be negative")
