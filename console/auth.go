@@ -42,7 +42,9 @@ const (
 	workspaceNameContext = "console.workspace"
 )
 
-func sessionOf(c *gin.Context) workspace.Session { return c.MustGet(sessionContext).(workspace.Session) }
+func sessionOf(c *gin.Context) workspace.Session {
+	return c.MustGet(sessionContext).(workspace.Session)
+}
 
 // sessionCSRF is the form token of a session: an HMAC of a fixed text
 // keyed by the session's secret token, which another site cannot read.

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/orbt/orbt/app"
-	"github.com/orbt/orbt/teststack"
 	"github.com/orbt/orbt/testenv"
+	"github.com/orbt/orbt/teststack"
 	"github.com/orbt/orbt/workspace"
 )
 

@@ -303,7 +303,9 @@ func (u *Console) moveMoney(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, "/console/consumers/"+c.Param("id")+"?txn="+txn.ID)
 }
 
-func money(cur ledger.Currency, minor int64) string { return cur.FormatMajor(minor) + " " + string(cur) }
+func money(cur ledger.Currency, minor int64) string {
+	return cur.FormatMajor(minor) + " " + string(cur)
+}
 
 // createLink issues a consumer link and shows it this once.
 func (u *Console) createLink(c *gin.Context) {
@@ -323,4 +325,3 @@ func (u *Console) createLink(c *gin.Context) {
 	u.record(c, "consumer_link.created", link.ID, c.Param("id"))
 	u.renderConsumer(c, http.StatusCreated, view{"Link": u.opts.PublicURL + "/c/l/" + token, "LinkExpires": link.ExpiresAt})
 }
-

@@ -196,12 +196,12 @@ func (o *Options) defaults() error {
 
 // partner is one workspace and the wallets the run pays into.
 type partner struct {
-	id      string // known when the run created the workspace
-	key     string
+	id  string // known when the run created the workspace
+	key string
 	// signingSecret signs requests to the Orbt-compatible API (known when
 	// the run created the workspace).
 	signingSecret string
-	wallets []string
+	wallets       []string
 	// opening is each wallet's balance before the measured run.
 	opening map[string]int64
 	partner int64 // partner balance before the measured run
