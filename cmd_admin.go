@@ -39,6 +39,43 @@ func createWorkspace(ctx context.Context, cfg config.Config, args []string) erro
 	return printJSON(created)
 }
 
+// inviteAdmin prints a fresh console invitation for a workspace's admin,
+// for whoever holds the link: how an operator lets a partner back in when
+// no admin can sign in. With --unless-admin it prints nothing when the
+// workspace has a live admin (deploy/up.sh, run again).
+func inviteAdmin(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("workspace invite", flag.ContinueOnError)
+	ws := fs.String("workspace", "", "workspace id")
+	unlessAdmin := fs.Bool("unless-admin", false, "print nothing when the workspace has a live admin")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *ws == "" {
+		return errors.New("usage: orbt workspace invite --workspace ID [--unless-admin]")
+	}
+	a, closeApp, err := openApp(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		return err
+	}
+	defer closeApp()
+	if *unlessAdmin {
+		members, err := a.Workspaces.Members(ctx, *ws)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if m.Role == workspace.RoleAdmin && m.RevokedAt == nil {
+				return nil
+			}
+		}
+	}
+	inv, token, err := a.Workspaces.InviteAdmin(ctx, *ws)
+	if err != nil {
+		return err
+	}
+	return printJSON(map[string]any{"consoleInviteUrl": workspace.InviteURL(cfg.PublicURL, token), "expiresAt": inv.ExpiresAt})
+}
+
 // fundWait bounds how long orbt fund waits for the worker to apply the
 // funding it accepted.
 const fundWait = 30 * time.Second

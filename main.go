@@ -24,6 +24,7 @@ Usage:
   orbt migrate up               apply database migrations
   orbt dev                      migrate, then api and worker in one process
   orbt workspace create --name NAME
+  orbt workspace invite --workspace ID [--unless-admin]
   orbt fund --workspace ID --currency USD --amount N --reference REF
   orbt brands import FILE       load gift card brands (CSV with a header row, or JSON)
   orbt webhooks listen --addr :9000 --secret whsec_...
@@ -74,6 +75,9 @@ func run(args []string) error {
 		}
 		return migrate(ctx, cfg)
 	case "workspace":
+		if len(rest) > 0 && rest[0] == "invite" {
+			return inviteAdmin(ctx, cfg, rest[1:])
+		}
 		return createWorkspace(ctx, cfg, rest)
 	case "fund":
 		return fund(ctx, cfg, rest)

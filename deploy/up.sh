@@ -72,6 +72,15 @@ if [ -z "$key" ]; then
 fi
 workspace=$(sed -n 's/.*"id": "\(.*\)".*/\1/p' "$state/demo.json")
 signing_secret=$(sed -n 's/.*"signingSecret": "\(.*\)".*/\1/p' "$state/demo.json")
+# The console: the invitation of the demo workspace's first admin, made
+# afresh while nobody has accepted one (one use, 7 days).
+console_invite=$(bin/orbt workspace invite --workspace "$workspace" --unless-admin | sed -n 's/.*"consoleInviteUrl": "\(.*\)".*/\1/p')
+if [ -n "$console_invite" ]; then
+  console_line="$console_invite
+                 (open it to create the demo workspace's first admin: one use, 7 days)"
+else
+  console_line="$base/console/login   (the demo admin has joined: sign in)"
+fi
 bin/orbt fund --workspace "$workspace" --currency USD --amount 100000000 --reference demo-funding-1 >/dev/null
 
 # Gift cards: the four sandbox brands enabled for the demo workspace, and a
@@ -102,6 +111,7 @@ Orbt is running (orbt dev, pid $(cat "$state/dev.pid"), log $state/dev.log).
   API            $base
   Demo API key   $key
   Workspace      $workspace   (funded with 100000000 USD minor units; sandbox gift card brands enabled)
+  Console        $console_line
   Signing secret $signing_secret
                  (Orbt-compatible API at $base/api/partner/v1: x-client-id is the workspace id;
                   after POST /v1/workspace/signing-secret/rotate this one works for a day more)

@@ -178,6 +178,15 @@ func (s *Store) Invite(ctx context.Context, workspaceID, email, role, invitedBy 
 	return createInvite(ctx, s.pool, Invite{WorkspaceID: workspaceID, Role: role, Email: &email}, &invitedBy, InviteTTL)
 }
 
+// InviteAdmin invites whoever holds the link to be an admin of the
+// workspace (its first admin, or a new one an operator lets in).
+func (s *Store) InviteAdmin(ctx context.Context, workspaceID string) (Invite, string, error) {
+	if _, err := s.Workspace(ctx, workspaceID); err != nil {
+		return Invite{}, "", err
+	}
+	return createInvite(ctx, s.pool, Invite{WorkspaceID: workspaceID, Role: RoleAdmin}, nil, InviteTTL)
+}
+
 // ResetLink issues a password reset for a live member of the workspace.
 func (s *Store) ResetLink(ctx context.Context, workspaceID, memberID, issuedBy string) (Invite, string, error) {
 	m, err := s.Member(ctx, workspaceID, memberID)
