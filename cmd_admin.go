@@ -59,14 +59,9 @@ func inviteAdmin(ctx context.Context, cfg config.Config, args []string) error {
 	}
 	defer closeApp()
 	if *unlessAdmin {
-		members, err := a.Workspaces.Members(ctx, *ws)
-		if err != nil {
+		has, err := a.Workspaces.HasAdmin(ctx, *ws)
+		if err != nil || has {
 			return err
-		}
-		for _, m := range members {
-			if m.Role == workspace.RoleAdmin && m.RevokedAt == nil {
-				return nil
-			}
 		}
 	}
 	inv, token, err := a.Workspaces.InviteAdmin(ctx, *ws)

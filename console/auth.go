@@ -98,12 +98,19 @@ func (u *Console) toSignIn(c *gin.Context) {
 func (u *Console) checkForm(c *gin.Context) {
 	limit := int64(formBytesMax)
 	if c.FullPath() == "/console/payouts/review" || c.FullPath() == "/console/payouts" {
-		limit = batchreq.BodyBytesMax + formBytesMax // a payout file, or its rows carried to the submit
+		// A payout file, or its rows carried to the submit in a form field,
+		// where escaping can make a byte three.
+		limit = 3*batchreq.BodyBytesMax + formBytesMax
 		server.BodyDeadline(time.Minute)(c)
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	if err := c.Request.ParseMultipartForm(formMemoryMax); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-		u.message(c, http.StatusRequestEntityTooLarge, "Too large", "This form is larger than the console takes.")
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			u.message(c, http.StatusRequestEntityTooLarge, "Too large", "This form is larger than the console takes.")
+		} else {
+			u.message(c, http.StatusBadRequest, "Refused", "This form could not be read. Go back, reload the page and try again.")
+		}
 		return
 	}
 	if !server.SameOrigin(c.Request, u.opts.PublicOrigin, u.opts.Secure) {
@@ -188,7 +195,7 @@ func (u *Console) login(c *gin.Context) {
 		again(http.StatusTooManyRequests, map[string]string{"form": "Too many sign-in attempts from your network. Try again in " + minutes(wait) + "."})
 		return
 	}
-	locked, err := u.signIn.accountLocked(c, email)
+	locked, err := u.signIn.accountAttempt(c, email)
 	if err != nil {
 		u.fail(c, err)
 		return
@@ -200,13 +207,8 @@ func (u *Console) login(c *gin.Context) {
 	}
 	sess, err := u.opts.Workspaces.SignIn(c, email, password, u.opts.Sessions)
 	if errors.Is(err, workspace.ErrSignInFailed) {
-		locked, err := u.signIn.failed(c, email)
-		if err != nil {
-			u.fail(c, err)
-			return
-		}
 		msg := "The email address or the password is wrong."
-		if locked > 0 {
+		if locked := u.signIn.lockedAfter(c, email); locked > 0 {
 			msg = "This account is locked after too many failed sign-ins. Try again in " + minutes(locked) + "."
 		}
 		again(http.StatusUnauthorized, map[string]string{"form": msg})

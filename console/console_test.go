@@ -10,6 +10,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -379,6 +381,25 @@ func TestSessionsEnd(t *testing.T) {
 		t.Fatalf("the old session after a password reset: %d", status)
 	}
 
+	// An admin's invitations die with them: a second admin is made, invites
+	// someone, is revoked; the invitation opens nothing.
+	admin2 := join(t, s.URL, admin.invite(mail(t, "admin2"), workspace.RoleAdmin), mail(t, "admin2"))
+	pending := admin2.invite(mail(t, "friend"), workspace.RoleAdmin)
+	members, _ = s.App.Workspaces.Members(context.Background(), p.id)
+	for _, m := range members {
+		if m.Email == mail(t, "admin2") {
+			if status, _, _ := admin.post("/console/team/members/"+m.ID+"/revoke", nil); status != http.StatusSeeOther {
+				t.Fatalf("revoke the second admin: %d", status)
+			}
+		}
+	}
+	if status, _, _ := teststack.NewVisitor(t, s.URL).Do("GET", pending, nil, nil); status != 404 {
+		t.Fatalf("an invitation from a revoked admin: %d", status)
+	}
+	if status, _ := admin.get("/console/audit?before=3000000000"); status != 200 {
+		t.Fatalf("the audit log before a large id: %d", status)
+	}
+
 	// Revocation: the member's session ends at once, and sign-in fails.
 	if status, _, _ := admin.post("/console/team/members/"+finID+"/revoke", nil); status != http.StatusSeeOther {
 		t.Fatalf("revoke: %d", status)
@@ -469,6 +490,25 @@ func TestSignInLockout(t *testing.T) {
 	if status != http.StatusTooManyRequests || h.Get("Retry-After") == "" || !strings.Contains(page, "locked") {
 		t.Fatalf("the right password while locked: %d %v", status, h)
 	}
+	// Attempts sent at once are counted before their passwords are
+	// checked: twenty at once on a fresh account leave it locked, and at
+	// most five of them were tried.
+	var wg sync.WaitGroup
+	var tried atomic.Int32
+	for range 20 {
+		wg.Go(func() {
+			w := teststack.NewVisitor(t, s.URL)
+			_, _, pg := w.Do("GET", "/console/login", nil, nil)
+			status, _, _ := w.Do("POST", "/console/login", url.Values{"csrf": {csrfOf(t, pg)}, "email": {mail(t, "eve")}, "password": {"guess"}}, nil)
+			if status == 401 {
+				tried.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := tried.Load(); n > 5 {
+		t.Fatalf("%d passwords tried of 20 sent at once, want at most 5", n)
+	}
 	// An unknown address is locked the same way: a lockout tells nobody
 	// that an account exists.
 	for range 5 {
@@ -477,9 +517,10 @@ func TestSignInLockout(t *testing.T) {
 	if status, _, _ := v.Do("POST", "/console/login", url.Values{"csrf": {token}, "email": {mail(t, "nobody")}, "password": {"x"}}, nil); status != 429 {
 		t.Fatalf("an unknown address after five failures: %d", status)
 	}
-	// The lock lifts when its window ends (here: the counter removed).
+	// The locks lift when their windows end (here: the counters removed;
+	// this address has also spent its attempts).
 	rdb := s.App.Redis
-	keys, _ := rdb.Keys(context.Background(), "orbt:console:signin:account:*").Result()
+	keys, _ := rdb.Keys(context.Background(), "orbt:console:signin:*").Result()
 	rdb.Del(context.Background(), keys...)
 	status, h, _ = attempt(password)
 	if status != http.StatusSeeOther || h.Get("Location") != "/console/" {

@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -177,6 +178,9 @@ func (u *Console) renderConsumer(c *gin.Context, status int, v view) {
 	if err != nil {
 		u.fail(c, err)
 		return
+	}
+	if moved, ok := v["Moved"].(ledger.Transaction); ok && (moved.WalletID == nil || !slices.Contains(ids, *moved.WalletID)) {
+		delete(v, "Moved") // ?txn= names another consumer's transaction
 	}
 	if _, ok := v["Move"]; !ok {
 		v["Move"] = map[string]string{"referenceId": newReference(), "type": ledger.TypeCredit}

@@ -18,8 +18,8 @@ const (
 	// right or wrong.
 	addressAttempts = 30
 	addressWindow   = 15 * time.Minute
-	// accountFailures wrong passwords for one email address within
-	// lockoutWindow lock it until the window ends. Unknown addresses are
+	// accountFailures attempts on one email address within lockoutWindow
+	// without a success lock it until the window ends. Unknown addresses are
 	// counted the same way, so a lockout tells nobody an account exists.
 	accountFailures = 5
 	lockoutWindow   = 15 * time.Minute
@@ -61,31 +61,30 @@ func accountKey(email string) string {
 	return limitsPrefix + "account:" + hex.EncodeToString(sum[:16])
 }
 
-// accountLocked gives how long an account stays locked, or 0.
-func (l signInLimits) accountLocked(ctx context.Context, email string) (time.Duration, error) {
-	pipe := l.rdb.Pipeline()
-	n := pipe.Get(ctx, accountKey(email))
-	ttl := pipe.PTTL(ctx, accountKey(email))
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return 0, fmt.Errorf("sign-in limits: %w", err)
-	}
-	if count, _ := strconv.ParseInt(n.Val(), 10, 64); count < accountFailures {
-		return 0, nil
-	}
-	return max(ttl.Val(), time.Second), nil
-}
-
-// failed counts a wrong password; it gives how long the account is now
-// locked, or 0.
-func (l signInLimits) failed(ctx context.Context, email string) (time.Duration, error) {
+// accountAttempt counts a sign-in attempt on an account before its
+// password is checked, so attempts sent at once cannot all slip under the
+// limit. It gives how long the account is locked when this attempt is one
+// too many (then the password is not checked at all), or 0.
+func (l signInLimits) accountAttempt(ctx context.Context, email string) (time.Duration, error) {
 	n, ttl, err := l.count(ctx, accountKey(email), lockoutWindow)
-	if err != nil || n < accountFailures {
+	if err != nil || n <= accountFailures {
 		return 0, err
 	}
 	return max(ttl, time.Second), nil
 }
 
-// succeeded forgets an account's failures. Losing this write only leaves
+// lockedAfter gives how long an account stays locked after a failed
+// attempt, or 0 while it has attempts left.
+func (l signInLimits) lockedAfter(ctx context.Context, email string) time.Duration {
+	ttl, err := l.rdb.PTTL(ctx, accountKey(email)).Result()
+	n, _ := l.rdb.Get(ctx, accountKey(email)).Int64()
+	if err != nil || n < accountFailures {
+		return 0
+	}
+	return max(ttl, time.Second)
+}
+
+// succeeded forgets an account's attempts. Losing this write only leaves
 // the count to expire.
 func (l signInLimits) succeeded(ctx context.Context, email string) {
 	l.rdb.Del(ctx, accountKey(email))

@@ -19,9 +19,10 @@ type Mailer interface {
 	Send(ctx context.Context, to, subject, body string) error
 }
 
-// SMTPMailer sends mail through an SMTP server: STARTTLS when the server
-// offers it (smtp://), TLS from the first byte with smtps://, and PLAIN
-// authentication when the URL has a user.
+// SMTPMailer sends mail through an SMTP server: over STARTTLS (smtp://;
+// a server that offers none is refused unless it is on this machine), or
+// TLS from the first byte (smtps://), with PLAIN authentication when the
+// URL has a user.
 type SMTPMailer struct {
 	addr     string
 	host     string
@@ -54,6 +55,15 @@ func NewSMTPMailer(raw string) (*SMTPMailer, error) {
 	return m, nil
 }
 
+// loopback reports whether host is this machine (a local relay).
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // smtpTimeout bounds one message's conversation with the server.
 const smtpTimeout = 15 * time.Second
 
@@ -81,9 +91,15 @@ func (m *SMTPMailer) Send(ctx context.Context, to, subject, body string) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	defer c.Close()
-	if ok, _ := c.Extension("STARTTLS"); ok && !m.implicit {
-		if err := c.StartTLS(&tls.Config{ServerName: m.host}); err != nil {
-			return fmt.Errorf("smtp starttls: %w", err)
+	if !m.implicit {
+		// The message carries a link that lets its holder in: never in
+		// clear text past this machine, even when STARTTLS is stripped.
+		if ok, _ := c.Extension("STARTTLS"); ok {
+			if err := c.StartTLS(&tls.Config{ServerName: m.host}); err != nil {
+				return fmt.Errorf("smtp starttls: %w", err)
+			}
+		} else if !loopback(m.host) {
+			return fmt.Errorf("smtp: %s offers no STARTTLS; refusing to send a sign-in link in clear text", m.addr)
 		}
 	}
 	if m.auth != nil {

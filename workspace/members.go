@@ -178,6 +178,17 @@ func (s *Store) Invite(ctx context.Context, workspaceID, email, role, invitedBy 
 	return createInvite(ctx, s.pool, Invite{WorkspaceID: workspaceID, Role: role, Email: &email}, &invitedBy, InviteTTL)
 }
 
+// HasAdmin reports whether the workspace has a live admin.
+func (s *Store) HasAdmin(ctx context.Context, workspaceID string) (bool, error) {
+	var has bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM console_members
+		WHERE workspace_id = $1 AND role = 'admin' AND revoked_at IS NULL)`, workspaceID).Scan(&has)
+	if err != nil {
+		return false, fmt.Errorf("has admin: %w", err)
+	}
+	return has, nil
+}
+
 // InviteAdmin invites whoever holds the link to be an admin of the
 // workspace (its first admin, or a new one an operator lets in).
 func (s *Store) InviteAdmin(ctx context.Context, workspaceID string) (Invite, string, error) {
@@ -279,8 +290,18 @@ func (s *Store) AcceptInvite(ctx context.Context, token, email, password string,
 		return Session{}, fmt.Errorf("accept invitation: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	inv, err := openInvite(ctx, tx, token, "FOR UPDATE OF i")
+	// Lock as RevokeMember does, members before invitations: the member
+	// a reset is for, then the invitation (checked again under its lock).
+	inv, err := openInvite(ctx, tx, token, "")
 	if err != nil {
+		return Session{}, err
+	}
+	if inv.IsReset() {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM console_members WHERE id = $1 FOR UPDATE`, *inv.MemberID); err != nil {
+			return Session{}, fmt.Errorf("accept invitation: %w", err)
+		}
+	}
+	if inv, err = openInvite(ctx, tx, token, "FOR UPDATE OF i"); err != nil {
 		return Session{}, err
 	}
 	if inv.Email != nil && !strings.EqualFold(*inv.Email, email) {
@@ -411,8 +432,9 @@ func (s *Store) Members(ctx context.Context, workspaceID string) ([]Member, erro
 	return members, nil
 }
 
-// RevokeMember shuts a member out: their sessions end at once and their
-// pending resets die. The last admin stays.
+// RevokeMember shuts a member out: their sessions end at once, and their
+// pending resets and the invitations they issued die. The last admin
+// stays. Locks: members, then invitations (as AcceptInvite).
 func (s *Store) RevokeMember(ctx context.Context, workspaceID, id string) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -443,7 +465,10 @@ func (s *Store) RevokeMember(ctx context.Context, workspaceID, id string) error 
 	if _, err := tx.Exec(ctx, `DELETE FROM console_sessions WHERE member_id = $1`, id); err != nil {
 		return fmt.Errorf("revoke member: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE console_invites SET revoked_at = now() WHERE member_id = $1 AND used_at IS NULL AND revoked_at IS NULL`, id); err != nil {
+	// Their own resets, and every link they issued: a member on the way
+	// out must not leave themself a way back in.
+	if _, err := tx.Exec(ctx, `UPDATE console_invites SET revoked_at = now()
+		WHERE (member_id = $1 OR invited_by = $1) AND used_at IS NULL AND revoked_at IS NULL`, id); err != nil {
 		return fmt.Errorf("revoke member: %w", err)
 	}
 	return tx.Commit(ctx)
@@ -476,7 +501,7 @@ func (s *Store) Record(ctx context.Context, e AuditEntry) error {
 func (s *Store) AuditLog(ctx context.Context, workspaceID string, before int64, limit int) ([]AuditEntry, error) {
 	rows, err := s.pool.Query(ctx, `SELECT a.id, a.workspace_id, a.member_id, m.email, a.action, coalesce(a.object_id, ''), coalesce(a.detail, ''), a.created_at
 		FROM console_audit a JOIN console_members m ON m.id = a.member_id
-		WHERE a.workspace_id = $1 AND ($2 = 0 OR a.id < $2) ORDER BY a.id DESC LIMIT $3`, workspaceID, before, limit)
+		WHERE a.workspace_id = $1 AND ($2::bigint = 0 OR a.id < $2::bigint) ORDER BY a.id DESC LIMIT $3`, workspaceID, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
