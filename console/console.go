@@ -136,12 +136,7 @@ var templateFuncs = template.FuncMap{
 		}
 		return min(100, part*100 / *whole)
 	},
-	"deref": func(s *string) string {
-		if s == nil {
-			return ""
-		}
-		return *s
-	},
+	"deref":  deref,
 	"list":   func(s ...string) []string { return s },
 	"reason": reasonText,
 	// has reports whether a form's multi-valued field holds value.

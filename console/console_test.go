@@ -43,13 +43,7 @@ func mail(t *testing.T, local string) string {
 const password = "copper kettle marches north"
 
 func stackFor(t *testing.T, o teststack.Options) *teststack.Stack {
-	t.Helper()
-	s, err := teststack.New(db.Pool, testenv.AsynqRedis(testenv.Redis(t, redisDB)), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return teststack.Start(t, db.Pool, redisDB, o)
 }
 
 // partner is a workspace: its API client and its first admin's invitation.

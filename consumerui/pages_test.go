@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/orbt/orbt/app"
-	"github.com/orbt/orbt/testenv"
 	"github.com/orbt/orbt/teststack"
 )
 
@@ -33,13 +32,7 @@ func redeemForm(t *testing.T, v *teststack.Visitor) url.Values {
 }
 
 func stackFor(t *testing.T, o teststack.Options) *teststack.Stack {
-	t.Helper()
-	s, err := teststack.New(db.Pool, testenv.AsynqRedis(testenv.Redis(t, redisDB)), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
+	return teststack.Start(t, db.Pool, redisDB, o)
 }
 
 // The redeem form redeems once however often it is sent, only with its

@@ -22,6 +22,7 @@ import (
 	"github.com/orbt/orbt/client"
 	"github.com/orbt/orbt/seal"
 	"github.com/orbt/orbt/store"
+	"github.com/orbt/orbt/testenv"
 )
 
 // AdminToken is the admin token of every test stack.
@@ -128,4 +129,16 @@ func OK(t testing.TB) func(*client.Response, error) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Start starts a stack for the test over pool and its package's Redis
+// database index, and stops it when the test ends.
+func Start(t testing.TB, pool *pgxpool.Pool, redisDB int, o Options) *Stack {
+	t.Helper()
+	s, err := New(pool, testenv.AsynqRedis(testenv.Redis(t, redisDB)), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
 }
