@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orbt/orbt/batchreq"
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/server"
@@ -68,7 +69,7 @@ func New(opts Options) (*API, error) {
 		opts.Auth = workspace.NewAuthenticator(opts.Workspaces, opts.Logger)
 	}
 	if opts.BatchItemsMax <= 0 {
-		opts.BatchItemsMax = batchItemsMaxDefault
+		opts.BatchItemsMax = batchreq.ItemsMaxDefault
 	}
 	accepted := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "orbt_transactions_accepted_total",

@@ -15,15 +15,10 @@ import (
 	"github.com/orbt/orbt/workspace"
 )
 
-// Limits of bulk payouts.
-const (
-	// batchItemsMaxDefault applies when Options.BatchItemsMax is unset.
-	batchItemsMaxDefault = 10_000
-	// batchRequestTimeout bounds a bulk payout's request: up to 10,000
-	// items written in one database transaction, seconds of work when
-	// several arrive at once.
-	batchRequestTimeout = time.Minute
-)
+// batchRequestTimeout bounds a bulk payout's request: up to 10,000 items
+// written in one database transaction, seconds of work when several
+// arrive at once.
+const batchRequestTimeout = time.Minute
 
 type batchRequest struct {
 	ReferenceID string          `json:"referenceId"`
@@ -54,10 +49,7 @@ func (a *API) createBatch(c *gin.Context) {
 // readBatch reads a JSON or CSV batch and validates every item, so a
 // malformed item refuses the whole batch with all the errors at once.
 func (a *API) readBatch(c *gin.Context) (ledger.BatchRequest, *httperr.Error) {
-	itemsMax := a.opts.BatchItemsMax
-	if itemsMax <= 0 {
-		itemsMax = batchItemsMaxDefault
-	}
+	itemsMax := a.opts.BatchItemsMax // New defaults it
 	mediaType, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	var (
 		req   batchRequest
@@ -79,10 +71,7 @@ func (a *API) readBatch(c *gin.Context) (ledger.BatchRequest, *httperr.Error) {
 		}
 		v.Token("referenceId", req.ReferenceID, validate.ReferenceIDLenMax)
 	}
-	if p := v.Err(); p != nil {
-		return ledger.BatchRequest{}, p
-	}
-	items, p := batchreq.Validate(req.Items, lines, itemsMax)
+	items, p := batchreq.Validate(&v, req.Items, lines, itemsMax)
 	if p != nil {
 		return ledger.BatchRequest{}, p
 	}

@@ -19,8 +19,14 @@ import (
 	"github.com/orbt/orbt/validate"
 )
 
-// BodyBytesMax bounds a batch's body: 8 MiB.
-const BodyBytesMax = 8 << 20
+// Limits of a batch.
+const (
+	// BodyBytesMax bounds a batch's body: 8 MiB.
+	BodyBytesMax = 8 << 20
+	// ItemsMaxDefault is the most items a batch holds unless configured
+	// (ORBT_BATCH_ITEMS_MAX).
+	ItemsMaxDefault = 10_000
+)
 
 // Item is one item of a batch as a client sends it, in JSON or as a CSV
 // row with the same column names.
@@ -119,21 +125,26 @@ func (it Item) validate(v *validate.Validator) ledger.BatchItem {
 		Description: it.Description}
 }
 
-// Validate checks every item (lines: each one's CSV line, if from a CSV)
-// and returns them as the ledger takes them, or a 400 listing every error.
-func Validate(items []Item, lines []int, itemsMax int) ([]ledger.BatchItem, *httperr.Error) {
+// Validate checks the batch's item count beside what v already holds
+// about the batch (its referenceId, say), then every item (lines: each
+// one's CSV line, if from a CSV), and returns them as the ledger takes
+// them, or a 400 listing every error.
+func Validate(v *validate.Validator, items []Item, lines []int, itemsMax int) ([]ledger.BatchItem, *httperr.Error) {
 	switch {
 	case len(items) == 0:
-		return nil, httperr.Validation(httperr.FieldError{Field: "items", Message: "must hold at least one item"})
+		v.Add("items", "must hold at least one item")
 	case len(items) > itemsMax:
-		return nil, httperr.Validation(httperr.FieldError{Field: "items", Message: fmt.Sprintf("must hold at most %d items", itemsMax)})
+		v.Add("items", fmt.Sprintf("must hold at most %d items", itemsMax))
+	}
+	if p := v.Err(); p != nil {
+		return nil, p
 	}
 	out := make([]ledger.BatchItem, len(items))
 	var errs []httperr.FieldError
 	for i, it := range items {
-		var v validate.Validator
-		out[i] = it.validate(&v)
-		for _, e := range v.Errs {
+		var iv validate.Validator
+		out[i] = it.validate(&iv)
+		for _, e := range iv.Errs {
 			errs = append(errs, httperr.ItemField(i, e.Field, e.Message, lines))
 		}
 	}
