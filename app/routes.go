@@ -2,7 +2,6 @@ package app
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -58,7 +57,7 @@ func (a *App) Handler() (http.Handler, error) {
 	partnerConsole, err := console.New(console.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, Auth: a.Auth,
 		Webhooks: a.Webhooks, GiftCards: a.GiftCards, Enqueuer: a.Enqueuer, Redis: a.Redis, Mailer: mailer,
 		PublicURL: a.Settings.PublicURL, PublicOrigin: publicOrigin(a.Settings.PublicURL),
-		Secure: secureCookies(a.Settings.PublicURL), Sessions: a.Settings.ConsoleSessions,
+		Sessions:      a.Settings.ConsoleSessions,
 		BatchItemsMax: a.Settings.BatchItemsMax, Logger: a.Log.With("component", "console")})
 	if err != nil {
 		return nil, err
@@ -91,21 +90,4 @@ func publicOrigin(raw string) string {
 		return scheme + "://" + host
 	}
 	return scheme + "://" + host + ":" + port
-}
-
-// secureCookies says whether the console's cookies are marked Secure:
-// always, but on a laptop (localhost, a loopback address), where the
-// server speaks plain HTTP. A console served over plain HTTP elsewhere
-// cannot be signed in to, which is the point.
-func secureCookies(publicURL string) bool {
-	u, err := url.Parse(publicURL)
-	if err != nil || u.Scheme == "https" {
-		return true
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsLoopback()
 }

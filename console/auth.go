@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -29,11 +28,14 @@ const (
 	cookiePath = "/console"
 )
 
-// Form sizes: a form's body, and how much of a multipart one (a payout
-// file) is held in memory before it spills to a temporary file.
+// Form sizes: a form's body; a payout's (its file, or its rows carried to
+// the submit in a form field, where escaping can make a byte three); and
+// how much of a multipart one is held in memory before it spills to a
+// temporary file.
 const (
-	formBytesMax  = 64 << 10
-	formMemoryMax = 16 << 20
+	formBytesMax       = 64 << 10
+	payoutFormBytesMax = 3*batchreq.BodyBytesMax + formBytesMax
+	formMemoryMax      = 16 << 20
 )
 
 // Gin context keys.
@@ -56,7 +58,7 @@ func sessionCSRF(token string) string {
 
 func (u *Console) setCookie(c *gin.Context, name, value string, maxAge int) {
 	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: value, Path: cookiePath, MaxAge: maxAge,
-		HttpOnly: true, Secure: u.opts.Secure, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: u.secureCookies, SameSite: http.SameSiteStrictMode})
 }
 
 // requireSession loads the member's session, or sends the browser to the
@@ -93,35 +95,40 @@ func (u *Console) toSignIn(c *gin.Context) {
 	c.Abort()
 }
 
-// checkForm refuses a state-changing request that is not a form of ours:
-// from another origin, or without the session's CSRF token.
-func (u *Console) checkForm(c *gin.Context) {
-	limit := int64(formBytesMax)
-	if c.FullPath() == "/console/payouts/review" || c.FullPath() == "/console/payouts" {
-		// A payout file, or its rows carried to the submit in a form field,
-		// where escaping can make a byte three.
-		limit = 3*batchreq.BodyBytesMax + formBytesMax
-		server.BodyDeadline(time.Minute)(c)
-	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
-	if err := c.Request.ParseMultipartForm(formMemoryMax); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			u.message(c, http.StatusRequestEntityTooLarge, "Too large", "This form is larger than the console takes.")
-		} else {
-			u.message(c, http.StatusBadRequest, "Refused", "This form could not be read. Go back, reload the page and try again.")
+// form reads a form of at most limit bytes and refuses it unless it is
+// one of ours: from this server's origin, carrying the CSRF token that
+// want names for the request (a member's, or a signed-out browser's).
+func (u *Console) form(limit int64, want func(*gin.Context) string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		if err := c.Request.ParseMultipartForm(formMemoryMax); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				u.message(c, http.StatusRequestEntityTooLarge, "Too large", "This form is larger than the console takes.")
+			} else {
+				u.message(c, http.StatusBadRequest, "Refused", "This form could not be read. Go back, reload the page and try again.")
+			}
+			return
 		}
-		return
+		if !server.SameOrigin(c.Request, u.opts.PublicOrigin, u.https) {
+			u.message(c, http.StatusForbidden, "Refused", "This form was sent from another site.")
+			return
+		}
+		if token := want(c); token == "" || !hmac.Equal([]byte(c.PostForm("csrf")), []byte(token)) {
+			u.message(c, http.StatusForbidden, "Refused", "This form has expired. Go back, reload the page and try again.")
+			return
+		}
+		c.Next()
 	}
-	if !server.SameOrigin(c.Request, u.opts.PublicOrigin, u.opts.Secure) {
-		u.message(c, http.StatusForbidden, "Refused", "This form was sent from another site.")
-		return
-	}
-	if !hmac.Equal([]byte(c.PostForm("csrf")), []byte(sessionCSRF(sessionOf(c).Token))) {
-		u.message(c, http.StatusForbidden, "Refused", "This form has expired. Go back, reload the page and try again.")
-		return
-	}
-	c.Next()
+}
+
+// memberToken is the CSRF token of a signed-in member's forms.
+func memberToken(c *gin.Context) string { return sessionCSRF(sessionOf(c).Token) }
+
+// signedOutToken is the CSRF token of a signed-out form: its cookie's.
+func signedOutToken(c *gin.Context) string {
+	t, _ := c.Cookie(formCookie)
+	return t
 }
 
 // signedOutForm gives a signed-out form (sign-in, invitation) its CSRF
@@ -133,20 +140,6 @@ func (u *Console) signedOutForm(c *gin.Context) string {
 	t := store.Token(20)
 	u.setCookie(c, formCookie, t, 0)
 	return t
-}
-
-// checkSignedOutForm checks a signed-out form's origin and CSRF token.
-func (u *Console) checkSignedOutForm(c *gin.Context) bool {
-	if !server.SameOrigin(c.Request, u.opts.PublicOrigin, u.opts.Secure) {
-		u.message(c, http.StatusForbidden, "Refused", "This form was sent from another site.")
-		return false
-	}
-	cookie, err := c.Cookie(formCookie)
-	if err != nil || cookie == "" || !hmac.Equal([]byte(c.PostForm("csrf")), []byte(cookie)) {
-		u.message(c, http.StatusForbidden, "Refused", "This form has expired. Go back, reload the page and try again.")
-		return false
-	}
-	return true
 }
 
 // startSession sets the session cookie and sends the member on.
@@ -171,9 +164,6 @@ func (u *Console) loginPage(c *gin.Context) {
 // an account is locked for a while after repeated failures: while it is,
 // even the right password is refused.
 func (u *Console) login(c *gin.Context) {
-	if !u.checkSignedOutForm(c) {
-		return
-	}
 	email, password, next := strings.TrimSpace(c.PostForm("email")), c.PostForm("password"), safeNext(c.PostForm("next"))
 	again := func(status int, errs map[string]string) {
 		u.render(c, status, "login", view{"FormCSRF": u.signedOutForm(c), "Next": next, "Email": email, "Errors": errs})
@@ -195,21 +185,22 @@ func (u *Console) login(c *gin.Context) {
 		again(http.StatusTooManyRequests, map[string]string{"form": "Too many sign-in attempts from your network. Try again in " + minutes(wait) + "."})
 		return
 	}
-	locked, err := u.signIn.accountAttempt(c, email)
+	attempt, left, err := u.signIn.accountAttempt(c, email)
 	if err != nil {
 		u.fail(c, err)
 		return
 	}
-	if locked > 0 {
-		c.Header("Retry-After", retryAfter(locked))
-		again(http.StatusTooManyRequests, map[string]string{"form": "This account is locked after too many failed sign-ins. Try again in " + minutes(locked) + "."})
+	locked := "This account is locked after too many failed sign-ins. Try again in " + minutes(left) + "."
+	if attempt > accountFailures {
+		c.Header("Retry-After", retryAfter(left))
+		again(http.StatusTooManyRequests, map[string]string{"form": locked})
 		return
 	}
 	sess, err := u.opts.Workspaces.SignIn(c, email, password, u.opts.Sessions)
 	if errors.Is(err, workspace.ErrSignInFailed) {
 		msg := "The email address or the password is wrong."
-		if locked := u.signIn.lockedAfter(c, email); locked > 0 {
-			msg = "This account is locked after too many failed sign-ins. Try again in " + minutes(locked) + "."
+		if attempt == accountFailures { // the last attempt the window allowed
+			msg = locked
 		}
 		again(http.StatusUnauthorized, map[string]string{"form": msg})
 		return
@@ -257,9 +248,6 @@ func (u *Console) failInvite(c *gin.Context, err error) {
 
 // acceptInvite makes the member (or sets a reset password) and signs them in.
 func (u *Console) acceptInvite(c *gin.Context) {
-	if !u.checkSignedOutForm(c) {
-		return
-	}
 	inv, err := u.opts.Workspaces.OpenInvite(c, c.Param("token"))
 	if err != nil {
 		u.failInvite(c, err)

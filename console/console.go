@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +28,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/orbt/orbt/batchreq"
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
@@ -55,12 +58,11 @@ type Options struct {
 	// Mailer sends invitations and reset links; nil shows them to the
 	// admin to pass on.
 	Mailer Mailer
-	// PublicURL is where people reach the server (links are built on it).
+	// PublicURL is where people reach the server: links are built on it,
+	// and cookies are Secure unless it is this machine (secureCookies).
 	PublicURL string
 	// PublicOrigin is PublicURL's origin: forms posted from it are ours.
 	PublicOrigin string
-	// Secure marks cookies Secure (the public URL is https).
-	Secure bool
 	// Sessions end after Idle without a request, and Max after sign-in.
 	Sessions workspace.SessionTimeouts
 	// BatchItemsMax bounds a payout file's rows (the API's limit).
@@ -80,6 +82,8 @@ type Console struct {
 	pages  map[string]*template.Template
 	log    *slog.Logger
 	signIn signInLimits
+	// https: PublicURL is https. secureCookies: cookies are marked Secure.
+	https, secureCookies bool
 }
 
 // pageNames are the templates, one per page, each with layout.html.
@@ -98,8 +102,8 @@ func New(opts Options) (*Console, error) {
 	if opts.Sessions.Max == 0 {
 		opts.Sessions.Max = SessionMaxDefault
 	}
-	if opts.BatchItemsMax == 0 {
-		opts.BatchItemsMax = 10_000
+	if opts.BatchItemsMax <= 0 {
+		opts.BatchItemsMax = batchreq.ItemsMaxDefault
 	}
 	if opts.Redis == nil || opts.Enqueuer == nil || opts.Auth == nil {
 		return nil, fmt.Errorf("console: Redis, Enqueuer and Auth are required")
@@ -112,11 +116,30 @@ func New(opts Options) (*Console, error) {
 		}
 		pages[name] = t
 	}
-	return &Console{opts: opts, pages: pages, log: opts.Logger, signIn: signInLimits{rdb: opts.Redis}}, nil
+	return &Console{opts: opts, pages: pages, log: opts.Logger, signIn: signInLimits{rdb: opts.Redis},
+		https: strings.HasPrefix(opts.PublicURL, "https://"), secureCookies: secureCookies(opts.PublicURL)}, nil
+}
+
+// secureCookies says whether the console's cookies are marked Secure:
+// always, but on a laptop (localhost, a loopback address), where the
+// server speaks plain HTTP. A console served over plain HTTP elsewhere
+// cannot be signed in to, which is the point.
+func secureCookies(publicURL string) bool {
+	u, err := url.Parse(publicURL)
+	return err != nil || u.Scheme == "https" || !loopback(u.Hostname())
+}
+
+// loopback reports whether host names this machine.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 var templateFuncs = template.FuncMap{
-	"money": func(cur ledger.Currency, minor int64) string { return cur.FormatMajor(minor) + " " + string(cur) },
+	"money": money,
 	"major": func(cur ledger.Currency, minor int64) string { return cur.FormatMajor(minor) },
 	"when": func(t any) string {
 		switch t := t.(type) {

@@ -189,9 +189,22 @@ func (u *Console) renderConsumer(c *gin.Context, status int, v view) {
 	u.render(c, status, "consumer", v)
 }
 
+// referencePrefix starts every referenceId the console makes.
+const referencePrefix = "console-"
+
 // newReference is the referenceId a console form carries: sending the
 // same form twice moves money once.
-func newReference() string { return "console-" + store.Token(12) }
+func newReference() string { return referencePrefix + store.Token(12) }
+
+// formReference checks that a form's referenceId is one the console made,
+// or answers 400: a form that is not ours moves nothing.
+func (u *Console) formReference(c *gin.Context, ref string) bool {
+	if !strings.HasPrefix(ref, referencePrefix) || !validate.PathID(ref) {
+		u.message(c, http.StatusBadRequest, "Refused", "This form is not one of the console's. Go back, reload the page and try again.")
+		return false
+	}
+	return true
+}
 
 // createWallet opens a wallet for the consumer: a standard one in a
 // currency, or one of a campaign (in the campaign's currency).
@@ -252,8 +265,7 @@ func (u *Console) moveMoney(c *gin.Context) {
 		"referenceId": c.PostForm("referenceId")}
 	var v validate.Validator
 	v.OneOf("type", form["type"], ledger.TypeCredit, ledger.TypeDebit)
-	if !strings.HasPrefix(form["referenceId"], "console-") || !validate.PathID(form["referenceId"]) {
-		u.message(c, http.StatusBadRequest, "Refused", "This form is not one of the console's. Go back, reload the page and try again.")
+	if !u.formReference(c, form["referenceId"]) {
 		return
 	}
 	var wallet ledger.Wallet

@@ -63,25 +63,12 @@ func accountKey(email string) string {
 
 // accountAttempt counts a sign-in attempt on an account before its
 // password is checked, so attempts sent at once cannot all slip under the
-// limit. It gives how long the account is locked when this attempt is one
-// too many (then the password is not checked at all), or 0.
-func (l signInLimits) accountAttempt(ctx context.Context, email string) (time.Duration, error) {
-	n, ttl, err := l.count(ctx, accountKey(email), lockoutWindow)
-	if err != nil || n <= accountFailures {
-		return 0, err
-	}
-	return max(ttl, time.Second), nil
-}
-
-// lockedAfter gives how long an account stays locked after a failed
-// attempt, or 0 while it has attempts left.
-func (l signInLimits) lockedAfter(ctx context.Context, email string) time.Duration {
-	ttl, err := l.rdb.PTTL(ctx, accountKey(email)).Result()
-	n, _ := l.rdb.Get(ctx, accountKey(email)).Int64()
-	if err != nil || n < accountFailures {
-		return 0
-	}
-	return max(ttl, time.Second)
+// limit. It gives the attempt's number within the account's window and
+// what is left of the window: past accountFailures the account is locked
+// that long.
+func (l signInLimits) accountAttempt(ctx context.Context, email string) (int64, time.Duration, error) {
+	n, left, err := l.count(ctx, accountKey(email), lockoutWindow)
+	return n, max(left, time.Second), err
 }
 
 // succeeded forgets an account's attempts. Losing this write only leaves

@@ -55,15 +55,6 @@ func NewSMTPMailer(raw string) (*SMTPMailer, error) {
 	return m, nil
 }
 
-// loopback reports whether host is this machine (a local relay).
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // smtpTimeout bounds one message's conversation with the server.
 const smtpTimeout = 15 * time.Second
 

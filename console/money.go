@@ -99,7 +99,8 @@ func (u *Console) payoutRows(file io.Reader) ([]ledger.BatchItem, []httperr.Fiel
 	items, lines, p := batchreq.ReadCSV(file, u.opts.BatchItemsMax, batchreq.MajorUnits)
 	if p == nil {
 		var out []ledger.BatchItem
-		if out, p = batchreq.Validate(items, lines, u.opts.BatchItemsMax); p == nil {
+		var v validate.Validator
+		if out, p = batchreq.Validate(&v, items, lines, u.opts.BatchItemsMax); p == nil {
 			return out, nil, nil
 		}
 	}
@@ -122,8 +123,7 @@ func (u *Console) payoutRows(file io.Reader) ([]ledger.BatchItem, []httperr.Fiel
 // or, when all rows are good, what will be paid, for the member to submit.
 func (u *Console) reviewPayout(c *gin.Context) {
 	ref := c.PostForm("referenceId")
-	if !strings.HasPrefix(ref, "console-") || !validate.PathID(ref) {
-		u.message(c, http.StatusBadRequest, "Refused", "This form is not one of the console's. Go back, reload the page and try again.")
+	if !u.formReference(c, ref) {
 		return
 	}
 	fh, err := c.FormFile("file")
@@ -190,8 +190,7 @@ func totals(items []ledger.BatchItem) []total {
 // referenceId its upload form carried: submitting twice pays once.
 func (u *Console) submitPayout(c *gin.Context) {
 	ref := c.PostForm("referenceId")
-	if !strings.HasPrefix(ref, "console-") || !validate.PathID(ref) {
-		u.message(c, http.StatusBadRequest, "Refused", "This form is not one of the console's. Go back, reload the page and try again.")
+	if !u.formReference(c, ref) {
 		return
 	}
 	items, rowErrors, err := u.payoutRows(strings.NewReader(c.PostForm("csv")))

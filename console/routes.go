@@ -15,12 +15,13 @@ func (u *Console) Routes(s *server.Server) {
 	c.GET("/assets/style.css", asset("style.css", "text/css; charset=utf-8"))
 	c.GET("/assets/console.js", asset("console.js", "text/javascript; charset=utf-8"))
 	c.GET("/login", u.loginPage)
-	c.POST("/login", u.login)
+	signedOut := u.form(formBytesMax, signedOutToken)
+	c.POST("/login", signedOut, u.login)
 	c.GET("/invite/:token", u.invitePage)
-	c.POST("/invite/:token", u.acceptInvite)
+	c.POST("/invite/:token", signedOut, u.acceptInvite)
 
 	in := c.Group("", u.requireSession)
-	form := in.Group("", u.checkForm) // every POST of a signed-in member
+	form := in.Group("", u.form(formBytesMax, memberToken)) // every POST of a signed-in member
 	form.POST("/logout", u.logout)
 
 	see := in.Group("", u.require(seeMoney))
@@ -41,8 +42,11 @@ func (u *Console) Routes(s *server.Server) {
 	move.POST("/consumers/:id/links", u.createLink)
 	move.POST("/campaigns", u.createCampaign)
 	move.POST("/campaigns/:id/status", u.setCampaignStatus)
-	move.POST("/payouts/review", u.reviewPayout)
-	move.POST("/payouts", u.submitPayout)
+	// A payout file of 10,000 rows is read, checked and stored in one
+	// request, with a larger body and more time for it.
+	payout := in.Group("", server.BodyDeadline(time.Minute), u.form(payoutFormBytesMax, memberToken), u.require(moveMoney))
+	payout.POST("/payouts/review", u.reviewPayout)
+	payout.POST("/payouts", u.submitPayout)
 
 	in.GET("/keys", u.require(integrate), u.keys)
 	in.GET("/webhooks", u.require(integrate), u.webhooks)
@@ -63,7 +67,6 @@ func (u *Console) Routes(s *server.Server) {
 	admin.POST("/team/members/:id/reset", u.resetLink)
 	admin.POST("/settings/signing-secret", u.rotateSigningSecret)
 
-	// A payout file of 10,000 rows is read, checked and stored in one request.
 	s.RouteTimeout("POST", "/console/payouts/review", time.Minute)
 	s.RouteTimeout("POST", "/console/payouts", time.Minute)
 }
