@@ -159,7 +159,8 @@ func settings(cfg config.Config, log *slog.Logger) (app.Settings, error) {
 		WebhookAllowPrivate: cfg.WebhookAllowPrivate, WebhookRetrySchedule: cfg.WebhookRetrySchedule,
 		WorkerConcurrency: cfg.WorkerConcurrency, WorkerPollInterval: cfg.WorkerPollInterval, RelayAfter: cfg.RelayAfter,
 		DataKey: key, PublicURL: cfg.PublicURL, ProviderTimeout: cfg.ProviderTimeout, ProviderAttempts: cfg.ProviderAttempts,
-		ProviderRetryDelay: cfg.ProviderRetryDelay, SandboxFaults: faults, TrustedProxies: cfg.TrustedProxies}, nil
+		ProviderRetryDelay: cfg.ProviderRetryDelay, SandboxFaults: faults, TrustedProxies: cfg.TrustedProxies,
+		SMTPURL: cfg.SMTPURL, RateLimits: server.RateLimits{Read: cfg.RateLimitRead, Write: cfg.RateLimitWrite}}, nil
 }
 
 // parseSandboxFaults reads ORBT_SANDBOX_FAULTS: "unavailable=0.3,timeout=0.1,seed=7".

@@ -51,3 +51,29 @@ func TestProductionRefusesToStartWithoutADataKey(t *testing.T) {
 		t.Fatal("sandbox faults over 100% were accepted")
 	}
 }
+
+// What an operator sets in the environment reaches the process's parts
+// (ORBT_SMTP_URL once did not).
+func TestEnvironmentReachesSettings(t *testing.T) {
+	t.Setenv("ORBT_SMTP_URL", "smtp://mail.example.com:587?from=orbt@example.com")
+	t.Setenv("ORBT_RATE_LIMIT_READ", "7")
+	t.Setenv("ORBT_RATE_LIMIT_WRITE", "0")
+	cfg, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := settings(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SMTPURL != "smtp://mail.example.com:587?from=orbt@example.com" {
+		t.Errorf("SMTPURL %q", s.SMTPURL)
+	}
+	if s.RateLimits.Read != 7 || s.RateLimits.Write != 0 {
+		t.Errorf("RateLimits %+v, want read 7, write off", s.RateLimits)
+	}
+	t.Setenv("ORBT_RATE_LIMIT_WRITE", "-1")
+	if _, err := config.Load(); err == nil || !strings.Contains(err.Error(), "ORBT_RATE_LIMIT_WRITE") {
+		t.Errorf("a negative budget: %v", err)
+	}
+}

@@ -36,8 +36,10 @@ type Options struct {
 	// start with it.
 	PublicURL string
 	// Enqueuer wakes the worker for accepted work; nil leaves it all to the relay.
-	Enqueuer   *tasks.Enqueuer
-	AdminToken string
+	Enqueuer *tasks.Enqueuer
+	// RateLimiter holds each key to its budgets; nil lets every request through.
+	RateLimiter *server.RateLimiter
+	AdminToken  string
 	// BatchItemsMax is the most items one bulk payout may hold.
 	BatchItemsMax int
 	Logger        *slog.Logger

@@ -16,7 +16,7 @@ func (a *API) Routes(s *server.Server) {
 	admin.GET("/brands", a.adminCatalog)
 	admin.PUT("/workspaces/:id/brands", a.adminSetBrands)
 
-	v1 := s.Engine.Group("/v1", a.authenticate, server.ValidParams(server.Abort))
+	v1 := s.Engine.Group("/v1", a.authenticate, a.opts.RateLimiter.Middleware(server.Abort), server.ValidParams(server.Abort))
 	write := v1.Group("", server.RequireWrite(server.Abort))
 
 	v1.GET("/workspace", a.getWorkspace)

@@ -19,6 +19,7 @@ import (
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/seal"
+	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/tasks"
 	"github.com/orbt/orbt/webhook"
 	"github.com/orbt/orbt/worker"
@@ -49,6 +50,8 @@ type Settings struct {
 	SMTPURL string
 	// ConsoleSessions end console sessions (zero: the console's defaults).
 	ConsoleSessions workspace.SessionTimeouts
+	// RateLimits are each API key's budgets on the API surfaces (zero: off).
+	RateLimits server.RateLimits
 }
 
 // App is one process's parts over its connections.
@@ -67,6 +70,8 @@ type App struct {
 	Redemptions *giftcard.Processor
 	Sandbox     *giftcard.Sandbox
 	Enqueuer    *tasks.Enqueuer
+	// RateLimiter holds API keys to their budgets (nil: off).
+	RateLimiter *server.RateLimiter
 	Registry    *prometheus.Registry
 	Log         *slog.Logger
 	// dashboard is the Asynq dashboard Handler mounted, closed with the App.
@@ -104,13 +109,18 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 		rc.Close()
 		return nil, err
 	}
+	limiter, err := server.NewRateLimiter(rc, s.RateLimits, reg, log.With("component", "ratelimit"))
+	if err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("rate limits: %w", err)
+	}
 	enqueuer := tasks.NewEnqueuer(queue, log)
 	enqueuer.RedemptionTimeout = redemptions.MaxDuration()
 	workspaces := workspace.New(pool, sealer)
 	return &App{Settings: s, Pool: pool, RedisOpt: redisOpt, Redis: rc,
 		Ledger: l, Workspaces: workspaces, Auth: workspace.NewAuthenticator(workspaces, log.With("component", "auth")),
 		GiftCards: cards, Redemptions: redemptions, Sandbox: sandbox,
-		Webhooks: webhook.NewStore(pool, s.WebhookAllowPrivate), Enqueuer: enqueuer,
+		Webhooks: webhook.NewStore(pool, s.WebhookAllowPrivate), Enqueuer: enqueuer, RateLimiter: limiter,
 		Registry: reg, Log: log}, nil
 }
 

@@ -32,14 +32,15 @@ func (a *App) Handler() (http.Handler, error) {
 	}
 	native, err := api.New(api.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, Auth: a.Auth, Webhooks: a.Webhooks,
 		GiftCards: a.GiftCards, PublicURL: a.Settings.PublicURL,
-		Enqueuer: a.Enqueuer, AdminToken: a.Settings.AdminToken, BatchItemsMax: a.Settings.BatchItemsMax,
+		Enqueuer: a.Enqueuer, RateLimiter: a.RateLimiter, AdminToken: a.Settings.AdminToken, BatchItemsMax: a.Settings.BatchItemsMax,
 		Logger: a.Log.With("component", "api"), Registerer: a.Registry})
 	if err != nil {
 		return nil, err
 	}
 	native.Routes(srv)
 	partnerapi.New(partnerapi.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, Auth: a.Auth, Enqueuer: a.Enqueuer,
-		Logger: a.Log.With("component", "partnerapi")}).Routes(srv)
+		RateLimiter: a.RateLimiter,
+		Logger:      a.Log.With("component", "partnerapi")}).Routes(srv)
 	pages, err := consumerui.New(consumerui.Options{Ledger: a.Ledger, Workspaces: a.Workspaces, GiftCards: a.GiftCards,
 		Redeemed: a.Enqueuer.RedemptionAccepted, Secure: strings.HasPrefix(a.Settings.PublicURL, "https://"),
 		PublicOrigin: publicOrigin(a.Settings.PublicURL),

@@ -60,6 +60,12 @@ type Config struct {
 	// smtp://user:password@host:587?from=orbt@example.com. Unset: the
 	// console shows each link to the admin who made it.
 	SMTPURL string `env:"ORBT_SMTP_URL"`
+	// RateLimitRead and RateLimitWrite are each API key's budgets in
+	// requests per second (reads: GET and HEAD; writes: the rest), shared
+	// by every api process through Redis. 0 turns a budget off. A bulk
+	// payout is one write however many items it holds.
+	RateLimitRead  int `env:"ORBT_RATE_LIMIT_READ" envDefault:"200"`
+	RateLimitWrite int `env:"ORBT_RATE_LIMIT_WRITE" envDefault:"500"`
 }
 
 // Environments.
@@ -84,6 +90,9 @@ func Load() (Config, error) {
 	}
 	if cfg.ProviderTimeout <= 0 || cfg.ProviderRetryDelay <= 0 {
 		return Config{}, fmt.Errorf("config: ORBT_PROVIDER_TIMEOUT and ORBT_PROVIDER_RETRY_DELAY must be positive")
+	}
+	if cfg.RateLimitRead < 0 || cfg.RateLimitWrite < 0 {
+		return Config{}, fmt.Errorf("config: ORBT_RATE_LIMIT_READ and ORBT_RATE_LIMIT_WRITE must be 0 (off) or more")
 	}
 	if cfg.PublicURL == "" {
 		port := "8080"

@@ -53,7 +53,7 @@ echo "bench: starting orbt dev on $api (database $db, Redis index $redis_db)" >&
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $db"
 redis-cli -n "$redis_db" flushdb >/dev/null
 DATABASE_URL="$pg/$db?sslmode=disable" REDIS_URL="redis://127.0.0.1:6379/$redis_db" ORBT_HTTP_ADDR="127.0.0.1:$port" \
-  ORBT_ADMIN_TOKEN="$token" bin/orbt dev > "$log/dev.log" 2>&1 &
+  ORBT_ADMIN_TOKEN="$token" ORBT_RATE_LIMIT_READ=0 ORBT_RATE_LIMIT_WRITE=0 bin/orbt dev > "$log/dev.log" 2>&1 &
 dev_pid=$!
 for _ in $(seq 1 60); do curl -fsS "$api/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 

@@ -230,6 +230,10 @@ func (c *runner) do(ctx context.Context, method, path, key string, body, out any
 // the status: want, or any 2xx when want is 0.
 func (c *runner) send(ctx context.Context, method, path, key string, body any, want int, out any) (http.Header, error) {
 	res, err := c.api.WithKey(key).Call(ctx, method, path, body, want, out)
+	if res != nil && res.Status == http.StatusTooManyRequests {
+		// A load test measures capacity, not the partner's budget.
+		return res.Header, fmt.Errorf("%w (the stack rate-limits API keys: start it with ORBT_RATE_LIMIT_WRITE=0 ORBT_RATE_LIMIT_READ=0 to load-test it)", err)
+	}
 	if res == nil {
 		return nil, err
 	}

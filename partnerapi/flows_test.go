@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orbt/orbt/app"
+	"github.com/orbt/orbt/partnerapi"
+	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/testenv"
 	"github.com/orbt/orbt/teststack"
@@ -486,5 +489,23 @@ func TestAnOutcomeNotFinalInTheWaitIs202Pending(t *testing.T) {
 			t.Fatal("the pending initial funds were never applied")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A hosted client past its key's budget gets Orbt's envelope with
+// RATE_LIMITED, Retry-After and the RateLimit headers.
+func TestRateLimitedInOrbtsEnvelope(t *testing.T) {
+	p := newPartner(t)
+	p.base = secondStackWith(t, app.Settings{RateLimits: server.RateLimits{Read: 1, Write: 1}}) + partnerapi.Prefix
+	var last answer
+	for range 4 {
+		if last = p.do("GET", "/customer", nil); last.status == 429 {
+			break
+		}
+		expect(t, last, 200)
+	}
+	expect(t, last, 429)
+	if last.errorCode() != "RATE_LIMITED" || last.header.Get("Retry-After") == "" || last.header.Get("RateLimit-Limit") != "1" {
+		t.Errorf("refusal: %s %v", last.raw, last.header)
 	}
 }

@@ -35,6 +35,9 @@ type Options struct {
 	Auth *workspace.Authenticator
 	// Enqueuer wakes the worker for accepted work (required).
 	Enqueuer *tasks.Enqueuer
+	// RateLimiter holds each key to its budgets, the same budgets as on the
+	// native API; nil lets every request through.
+	RateLimiter *server.RateLimiter
 	// OutcomeWait is how long a money movement waits for its outcome before
 	// answering 202 (default 5 s); a request's own "Prefer: wait=N" wins.
 	OutcomeWait time.Duration
@@ -49,6 +52,7 @@ type API struct {
 	ws     *workspace.Store
 	auth   *workspace.Authenticator
 	queue  *tasks.Enqueuer
+	limits *server.RateLimiter
 	wait   time.Duration
 	log    *slog.Logger
 	now    func() time.Time
@@ -71,7 +75,7 @@ func New(opts Options) *API {
 		opts.Now = time.Now
 	}
 	return &API{ledger: opts.Ledger, ws: opts.Workspaces, auth: opts.Auth, queue: opts.Enqueuer,
-		wait: opts.OutcomeWait, log: opts.Logger, now: opts.Now}
+		limits: opts.RateLimiter, wait: opts.OutcomeWait, log: opts.Logger, now: opts.Now}
 }
 
 // Error codes of Orbt's envelope. Each answer also says, in

@@ -69,8 +69,15 @@ func getStack(t *testing.T) *teststack.Stack {
 // returns its URL.
 func secondStack(t *testing.T) string {
 	t.Helper()
+	return secondStackWith(t, app.Settings{})
+}
+
+// secondStackWith is secondStack with settings of its own.
+func secondStackWith(t *testing.T, settings app.Settings) string {
+	t.Helper()
+	settings.DataKey = getStack(t).App.Settings.DataKey
 	s, err := teststack.New(db.Pool, testenv.AsynqRedis(testenv.RedisOptions(idleRedisDB)),
-		teststack.Options{NoWorker: true, Settings: app.Settings{DataKey: getStack(t).App.Settings.DataKey}})
+		teststack.Options{NoWorker: true, Settings: settings})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ const Prefix = "/api/partner/v1"
 func (p *API) Routes(s *server.Server) {
 	s.Surface(Prefix, Render)
 	// A customerId is a number: its handler answers 422 for one that is not.
-	r := s.Engine.Group(Prefix, p.verify, server.ValidParams(Render, "customerId"))
+	r := s.Engine.Group(Prefix, p.verify, p.limits.Middleware(Render), server.ValidParams(Render, "customerId"))
 	write := r.Group("", server.RequireWrite(Render))
 
 	write.POST("/customer", p.createCustomer)
