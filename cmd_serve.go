@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -114,7 +113,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app.App
 	if err != nil {
 		return nil, nil, err
 	}
-	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	redisOpt, err := config.ParseRedisURL(cfg.RedisURL)
 	if err != nil {
 		pool.Close()
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)

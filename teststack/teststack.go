@@ -36,6 +36,9 @@ type Options struct {
 	// Settings override the test defaults where set.
 	Settings app.Settings
 	Logger   *slog.Logger
+	// Redis, for Start, is the stack's Redis when it is not a database
+	// index of the test server (Sentinel, Cluster).
+	Redis asynq.RedisConnOpt
 }
 
 // Stack is a running process: URL serves every surface.
@@ -47,7 +50,7 @@ type Stack struct {
 }
 
 // New starts a stack over pool and the Redis database redis; Stop ends it.
-func New(pool *pgxpool.Pool, redis asynq.RedisClientOpt, o Options) (*Stack, error) {
+func New(pool *pgxpool.Pool, redis asynq.RedisConnOpt, o Options) (*Stack, error) {
 	s := o.Settings
 	s.AdminToken = AdminToken
 	s.WebhookAllowPrivate = true
@@ -132,10 +135,14 @@ func OK(t testing.TB) func(*client.Response, error) {
 }
 
 // Start starts a stack for the test over pool and its package's Redis
-// database index, and stops it when the test ends.
+// database index (or o.Redis), and stops it when the test ends.
 func Start(t testing.TB, pool *pgxpool.Pool, redisDB int, o Options) *Stack {
 	t.Helper()
-	s, err := New(pool, testenv.AsynqRedis(testenv.Redis(t, redisDB)), o)
+	r := o.Redis
+	if r == nil {
+		r = testenv.AsynqRedis(testenv.Redis(t, redisDB))
+	}
+	s, err := New(pool, r, o)
 	if err != nil {
 		t.Fatal(err)
 	}
