@@ -26,9 +26,15 @@ import (
 const dbConnectTimeout = 3 * time.Second
 
 func openPool(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
-	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	return openPoolAt(ctx, cfg, "DATABASE_URL", cfg.DatabaseURL)
+}
+
+// openPoolAt opens a pool to the database url (named by its variable in
+// errors) with the process's pool settings.
+func openPoolAt(ctx context.Context, cfg config.Config, name, url string) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	pc.MaxConns = cfg.DatabaseMaxConns
 	pc.ConnConfig.ConnectTimeout = dbConnectTimeout
@@ -41,7 +47,7 @@ func openPool(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
 	pc.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return pool, nil
 }
@@ -109,28 +115,36 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 // openApp connects to Postgres and Redis and assembles the process's parts
 // over them; the returned func closes it all.
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app.App, func(), error) {
-	pool, err := openPool(ctx, cfg)
+	s, err := settings(cfg, log)
 	if err != nil {
 		return nil, nil, err
 	}
 	redisOpt, err := config.ParseRedisURL(cfg.RedisURL)
 	if err != nil {
-		pool.Close()
 		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	closePools := pool.Close
+	if cfg.DatabaseReadURL != "" {
+		// The pool connects lazily: a replica down at start only keeps the
+		// reads on the primary until it answers.
+		if s.ReadReplica, err = openPoolAt(ctx, cfg, "DATABASE_READ_URL", cfg.DatabaseReadURL); err != nil {
+			pool.Close()
+			return nil, nil, err
+		}
+		closePools = func() { s.ReadReplica.Close(); pool.Close() }
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s, err := settings(cfg, log)
-	if err != nil {
-		pool.Close()
-		return nil, nil, err
-	}
 	a, err := app.New(pool, redisOpt, s, reg, log)
 	if err != nil {
-		pool.Close()
+		closePools()
 		return nil, nil, err
 	}
-	return a, func() { a.Close(); pool.Close() }, nil
+	return a, func() { a.Close(); closePools() }, nil
 }
 
 // settings are the parts of the configuration the process's parts take.
@@ -159,7 +173,7 @@ func settings(cfg config.Config, log *slog.Logger) (app.Settings, error) {
 		WorkerConcurrency: cfg.WorkerConcurrency, WorkerPollInterval: cfg.WorkerPollInterval, RelayAfter: cfg.RelayAfter,
 		DataKey: key, PublicURL: cfg.PublicURL, ProviderTimeout: cfg.ProviderTimeout, ProviderAttempts: cfg.ProviderAttempts,
 		ProviderRetryDelay: cfg.ProviderRetryDelay, SandboxFaults: faults, TrustedProxies: cfg.TrustedProxies,
-		SMTPURL: cfg.SMTPURL, RateLimits: server.RateLimits{Read: cfg.RateLimitRead, Write: cfg.RateLimitWrite}}, nil
+		SMTPURL: cfg.SMTPURL, ReadMaxLag: cfg.ReadMaxLag, RateLimits: server.RateLimits{Read: cfg.RateLimitRead, Write: cfg.RateLimitWrite}}, nil
 }
 
 // parseSandboxFaults reads ORBT_SANDBOX_FAULTS: "unavailable=0.3,timeout=0.1,seed=7".

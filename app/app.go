@@ -20,6 +20,7 @@ import (
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/seal"
 	"github.com/orbt/orbt/server"
+	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/tasks"
 	"github.com/orbt/orbt/webhook"
 	"github.com/orbt/orbt/worker"
@@ -52,6 +53,10 @@ type Settings struct {
 	ConsoleSessions workspace.SessionTimeouts
 	// RateLimits are each API key's budgets on the API surfaces (zero: off).
 	RateLimits server.RateLimits
+	// ReadReplica is a streaming replica's pool for the reads that may
+	// lag (nil: none), used while it lags at most ReadMaxLag.
+	ReadReplica *pgxpool.Pool
+	ReadMaxLag  time.Duration
 }
 
 // App is one process's parts over its connections.
@@ -72,8 +77,10 @@ type App struct {
 	Enqueuer    *tasks.Enqueuer
 	// RateLimiter holds API keys to their budgets (nil: off).
 	RateLimiter *server.RateLimiter
-	Registry    *prometheus.Registry
-	Log         *slog.Logger
+	// Reads sends the lists that may lag to the replica, when there is one.
+	Reads    *store.Reads
+	Registry *prometheus.Registry
+	Log      *slog.Logger
 	// dashboard is the Asynq dashboard Handler mounted, closed with the App.
 	dashboard interface{ Close() error }
 }
@@ -99,6 +106,7 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 	// The enqueuer's client shares rc, so closing rc closes it too.
 	queue := asynq.NewClientFromRedisClient(rc)
 	l := ledger.New(pool, webhook.QueueFanout)
+	webhooks := webhook.NewStore(pool, s.WebhookAllowPrivate)
 	cards := giftcard.NewStore(pool, l, sealer)
 	sandbox := giftcard.NewSandbox(pool, sealer, s.SandboxFaults)
 	redemptions, err := giftcard.NewProcessor(cards, giftcard.ProcessorOptions{
@@ -117,10 +125,18 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 	enqueuer := tasks.NewEnqueuer(queue, log)
 	enqueuer.RedemptionTimeout = redemptions.MaxDuration()
 	workspaces := workspace.New(pool, sealer)
+	reads, err := newReads(pool, s, reg)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	for _, st := range []interface{ ReadFrom(*store.Reads) }{l, workspaces, cards, webhooks} {
+		st.ReadFrom(reads)
+	}
 	return &App{Settings: s, Pool: pool, RedisOpt: redisOpt, Redis: rc,
 		Ledger: l, Workspaces: workspaces, Auth: workspace.NewAuthenticator(workspaces, log.With("component", "auth")),
 		GiftCards: cards, Redemptions: redemptions, Sandbox: sandbox,
-		Webhooks: webhook.NewStore(pool, s.WebhookAllowPrivate), Enqueuer: enqueuer, RateLimiter: limiter,
+		Webhooks: webhooks, Enqueuer: enqueuer, RateLimiter: limiter, Reads: reads,
 		Registry: reg, Log: log}, nil
 }
 
@@ -141,6 +157,45 @@ func (a *App) Worker() (*worker.Worker, error) {
 // handler: the listener that wakes requests waiting for outcomes.
 func (a *App) Background(ctx context.Context) {
 	go a.Ledger.ListenOutcomes(ctx, a.Log.With("component", "outcomes"))
+	go a.Reads.Watch(ctx, a.Log.With("component", "reads"))
+}
+
+// readMaxLagDefault is the replica's lag bound when the settings set none.
+const readMaxLagDefault = 5 * time.Second
+
+// newReads routes the lists that may lag, counting where each read went
+// and exporting the replica's lag.
+func newReads(pool *pgxpool.Pool, s Settings, reg prometheus.Registerer) (*store.Reads, error) {
+	served := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "orbt_database_lagging_reads_total",
+		Help: "Reads that may lag (lists, statements, event catch-up), by the database that served them (replica or primary).",
+	}, []string{"database"})
+	onReplica, onPrimary := served.WithLabelValues("replica"), served.WithLabelValues("primary")
+	if s.ReadMaxLag <= 0 {
+		s.ReadMaxLag = readMaxLagDefault
+	}
+	reads := store.NewReads(pool, s.ReadReplica, s.ReadMaxLag, func(target string) {
+		if target == "replica" {
+			onReplica.Inc()
+		} else {
+			onPrimary.Inc()
+		}
+	})
+	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "orbt_database_replica_lag_seconds",
+		Help: "The read replica's lag behind the primary at the last check (to within a second); -1 when unknown or there is no replica.",
+	}, func() float64 {
+		if d, ok := reads.Lag(); ok {
+			return d.Seconds()
+		}
+		return -1
+	})
+	for _, c := range []prometheus.Collector{served, lag} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return reads, nil
 }
 
 // Close releases the Redis connections.

@@ -7,14 +7,31 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/orbt/orbt/store"
 )
 
 // Config is every setting of the orbt binary, with defaults that work on a
 // laptop with Postgres and Redis on localhost.
 type Config struct {
 	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/orbt?sslmode=disable"`
-	RedisURL    string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
-	HTTPAddr    string `env:"ORBT_HTTP_ADDR" envDefault:":8080"`
+	// DatabaseReadURL is a streaming replica of DATABASE_URL for the reads
+	// that may lag: lists, statements, event catch-up, reports. Unset:
+	// every read on the primary.
+	DatabaseReadURL string `env:"DATABASE_READ_URL"`
+	// ReadMaxLag is how far the replica may lag before its reads move to
+	// the primary (measured to within a second).
+	ReadMaxLag time.Duration `env:"ORBT_READ_MAX_LAG" envDefault:"5s"`
+	RedisURL   string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	HTTPAddr   string        `env:"ORBT_HTTP_ADDR" envDefault:":8080"`
+	// OpsAddr, when set, serves /metrics, /ops/..., /healthz and /readyz
+	// on an address of their own (and /metrics and /ops/... no longer on
+	// HTTPAddr); a worker serves them only there.
+	OpsAddr string `env:"ORBT_OPS_ADDR"`
+	// LogFormat is json (one object per line) or text; LogLevel is debug,
+	// info (every request's access line), warn or error.
+	LogFormat string `env:"ORBT_LOG_FORMAT" envDefault:"json"`
+	LogLevel  string `env:"ORBT_LOG_LEVEL" envDefault:"info"`
 	// AdminToken guards the admin API and the ops pages; empty turns them off.
 	AdminToken string `env:"ORBT_ADMIN_TOKEN"`
 	// WebhookRetrySchedule is the wait before each retry of a failed delivery.
@@ -90,6 +107,9 @@ func Load() (Config, error) {
 	}
 	if cfg.ProviderTimeout <= 0 || cfg.ProviderRetryDelay <= 0 {
 		return Config{}, fmt.Errorf("config: ORBT_PROVIDER_TIMEOUT and ORBT_PROVIDER_RETRY_DELAY must be positive")
+	}
+	if cfg.ReadMaxLag < store.ReadsCheckInterval {
+		return Config{}, fmt.Errorf("config: ORBT_READ_MAX_LAG must be at least %s (the lag is measured each second)", store.ReadsCheckInterval)
 	}
 	if cfg.RateLimitRead < 0 || cfg.RateLimitWrite < 0 {
 		return Config{}, fmt.Errorf("config: ORBT_RATE_LIMIT_READ and ORBT_RATE_LIMIT_WRITE must be 0 (off) or more")

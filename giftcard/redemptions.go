@@ -96,15 +96,21 @@ func collectRedemption(r pgx.CollectableRow) (Redemption, error) { return scanRe
 
 // Store keeps the catalog and the redemptions.
 type Store struct {
-	pool   *pgxpool.Pool
+	pool *pgxpool.Pool
+	// reads serves the lists that may lag (a replica's, when set).
+	reads  *store.Reads
 	ledger *ledger.Ledger
 	sealer *seal.Sealer
 }
 
 // NewStore builds the store; sealer seals and opens card codes.
 func NewStore(pool *pgxpool.Pool, l *ledger.Ledger, sealer *seal.Sealer) *Store {
-	return &Store{pool: pool, ledger: l, sealer: sealer}
+	return &Store{pool: pool, reads: store.NewReads(pool, nil, 0, nil), ledger: l, sealer: sealer}
 }
+
+// ReadFrom sends the store's lists of redemptions through r, to a replica
+// while it keeps up; set once, before use.
+func (s *Store) ReadFrom(r *store.Reads) { s.reads = r }
 
 // RedeemRequest is a validated request to redeem.
 type RedeemRequest struct {
@@ -266,14 +272,10 @@ func (s *Store) ConsumerRedemptions(ctx context.Context, workspaceID string, wal
 
 // list reads redemptions as stored, their cards still sealed.
 func (s *Store) list(ctx context.Context, workspaceID string, f Filter, cursor string, limit int) ([]Redemption, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+redemptionColumns+` FROM redemptions
+	list, err := store.List(ctx, s.reads, collectRedemption, `SELECT `+redemptionColumns+` FROM redemptions
 		WHERE workspace_id = $1 AND ($2 = '' OR wallet_id = $2) AND ($3 = '' OR status = $3)
 		  AND ($4::text[] IS NULL OR wallet_id = ANY ($4)) AND ($5 = '' OR id < $5)
 		ORDER BY id DESC LIMIT $6`, workspaceID, f.WalletID, f.Status, f.walletIDs, cursor, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list redemptions: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, collectRedemption)
 	if err != nil {
 		return nil, fmt.Errorf("list redemptions: %w", err)
 	}

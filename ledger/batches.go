@@ -597,12 +597,8 @@ func (l *Ledger) Batch(ctx context.Context, workspaceID, id string) (Batch, erro
 
 // Batches lists the workspace's batches, newest first.
 func (l *Ledger) Batches(ctx context.Context, workspaceID, cursor string, limit int) ([]Batch, error) {
-	rows, err := l.pool.Query(ctx, `SELECT `+batchColumns+` FROM batches
+	list, err := store.List(ctx, l.reads, collectBatch, `SELECT `+batchColumns+` FROM batches
 		WHERE workspace_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3`, workspaceID, cursor, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list batches: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, collectBatch)
 	if err != nil {
 		return nil, fmt.Errorf("list batches: %w", err)
 	}

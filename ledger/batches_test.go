@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/orbt/orbt/store"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/orbt/orbt/store"
 )
 
 // ensureConsumers stands in for the workspace store's resolver: the same

@@ -94,12 +94,8 @@ func (l *Ledger) Campaign(ctx context.Context, workspaceID, id string) (Campaign
 
 // Campaigns lists the workspace's campaigns, newest first.
 func (l *Ledger) Campaigns(ctx context.Context, workspaceID, cursor string, limit int) ([]Campaign, error) {
-	rows, err := l.pool.Query(ctx, `SELECT `+campaignColumns+` FROM campaigns
+	list, err := store.List(ctx, l.reads, func(r pgx.CollectableRow) (Campaign, error) { return scanCampaign(r) }, `SELECT `+campaignColumns+` FROM campaigns
 		WHERE workspace_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3`, workspaceID, cursor, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list campaigns: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Campaign, error) { return scanCampaign(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", err)
 	}

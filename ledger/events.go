@@ -28,17 +28,10 @@ type Event struct {
 // sees every event exactly once. An after that names no event of the
 // workspace is ErrCursor.
 func (l *Ledger) Events(ctx context.Context, workspaceID, eventType, after string, limit int) ([]Event, error) {
-	rows, err := l.pool.Query(ctx, `SELECT e.id, e.type, e.created_at, e.data FROM events e
+	list, err := store.List(ctx, l.reads, collectEvent, `SELECT e.id, e.type, e.created_at, e.data FROM events e
 		WHERE e.workspace_id = $1 AND ($2 = '' OR e.type = $2)
 		  AND ($3 = '' OR e.seq > (SELECT a.seq FROM events a WHERE a.id = $3 AND a.workspace_id = $1))
 		ORDER BY e.seq LIMIT $4`, workspaceID, eventType, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
-		var e Event
-		return e, r.Scan(&e.ID, &e.Type, &e.CreatedAt, &e.Data)
-	})
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -61,4 +54,10 @@ func (l *Ledger) Event(ctx context.Context, workspaceID, id string) (Event, erro
 		return Event{}, fmt.Errorf("event %s: %w", id, store.NoRows(err, store.ErrNotFound))
 	}
 	return e, nil
+}
+
+// collectEvent reads a row of Events.
+func collectEvent(r pgx.CollectableRow) (Event, error) {
+	var e Event
+	return e, r.Scan(&e.ID, &e.Type, &e.CreatedAt, &e.Data)
 }

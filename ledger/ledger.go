@@ -55,7 +55,9 @@ type Fanout func(b *pgx.Batch, events []EventRef, ids *[]string)
 
 // Ledger applies and records money movements in Postgres.
 type Ledger struct {
-	pool     *pgxpool.Pool
+	pool *pgxpool.Pool
+	// reads serves the lists that may lag (a replica's, when set).
+	reads    *store.Reads
 	fanout   Fanout
 	groupMax int
 	accept   acceptQueue
@@ -73,8 +75,13 @@ func New(pool *pgxpool.Pool, fanout Fanout) *Ledger {
 	if fanout == nil {
 		fanout = func(*pgx.Batch, []EventRef, *[]string) {}
 	}
-	return &Ledger{pool: pool, fanout: fanout, groupMax: groupMaxDefault}
+	return &Ledger{pool: pool, reads: store.NewReads(pool, nil, 0, nil), fanout: fanout, groupMax: groupMaxDefault}
 }
+
+// ReadFrom sends the ledger's lists (transactions, batches, campaigns,
+// statements, events) through r, to a replica while it keeps up; set once,
+// before use.
+func (l *Ledger) ReadFrom(r *store.Reads) { l.reads = r }
 
 // Pool returns the pool the ledger writes through.
 func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }

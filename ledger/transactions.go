@@ -286,7 +286,13 @@ func (l *Ledger) Transactions(ctx context.Context, workspaceID string, f Transac
 		from = `pending_transactions q JOIN transactions t ON t.id = q.transaction_id
 			AND q.lane_account_id IN (SELECT id FROM ledger_accounts WHERE workspace_id = $1 AND kind = 'partner')`
 	}
-	rows, err := l.pool.Query(ctx, `SELECT `+transactionColumns+` FROM `+from+`
+	// A lookup by referenceId is how a partner learns whether a request
+	// it is unsure of was taken: the primary answers it, never a replica.
+	var q store.Reader = l.reads
+	if f.ReferenceID != "" {
+		q = l.pool
+	}
+	list, err := store.List(ctx, q, collectTransaction, `SELECT `+transactionColumns+` FROM `+from+`
 		WHERE t.workspace_id = $1
 		  AND ($2 = '' OR t.wallet_id = $2)
 		  AND ($3 = '' OR t.status = $3)
@@ -295,10 +301,6 @@ func (l *Ledger) Transactions(ctx context.Context, workspaceID string, f Transac
 		  AND ($6 = '' OR t.id < $6)
 		ORDER BY t.id DESC LIMIT $7`,
 		workspaceID, f.WalletID, f.Status, f.ReferenceID, f.BatchID, cursor, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list transactions: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, collectTransaction)
 	if err != nil {
 		return nil, fmt.Errorf("list transactions: %w", err)
 	}

@@ -272,7 +272,7 @@ func (l *Ledger) Statement(ctx context.Context, workspaceID, walletID string, cu
 	if _, err := l.Wallet(ctx, workspaceID, walletID); err != nil {
 		return nil, err
 	}
-	rows, err := l.pool.Query(ctx, `
+	lines, err := store.List(ctx, l.reads, collectStatementLine, `
 		WITH w AS (SELECT id, account_id FROM wallets WHERE id = $1)
 		SELECT * FROM (
 			SELECT e.id, t.id, COALESCE(t.reference_id, ''), t.type, e.amount, e.balance_after, t.description,
@@ -288,15 +288,6 @@ func (l *Ledger) Statement(ctx context.Context, workspaceID, walletID string, cu
 			JOIN ledger_entries e ON e.transaction_id = t.id AND e.amount < 0
 			WHERE $2 = 0 OR e.id < $2) lines
 		ORDER BY 1 DESC LIMIT $3`, walletID, cursor, limit)
-	if err != nil {
-		return nil, fmt.Errorf("statement %s: %w", walletID, err)
-	}
-	lines, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StatementLine, error) {
-		var s StatementLine
-		err := r.Scan(&s.EntryID, &s.TransactionID, &s.ReferenceID, &s.Type, &s.Amount, &s.BalanceAfter, &s.Description,
-			&s.RedemptionID, &s.CreatedAt)
-		return s, err
-	})
 	if err != nil {
 		return nil, fmt.Errorf("statement %s: %w", walletID, err)
 	}
@@ -324,4 +315,12 @@ func (l *Ledger) PartnerBalances(ctx context.Context, workspaceID string) ([]Bal
 		return nil, fmt.Errorf("partner balances: %w", err)
 	}
 	return list, nil
+}
+
+// collectStatementLine reads a row of Statement.
+func collectStatementLine(r pgx.CollectableRow) (StatementLine, error) {
+	var s StatementLine
+	err := r.Scan(&s.EntryID, &s.TransactionID, &s.ReferenceID, &s.Type, &s.Amount, &s.BalanceAfter, &s.Description,
+		&s.RedemptionID, &s.CreatedAt)
+	return s, err
 }

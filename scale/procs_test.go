@@ -57,12 +57,17 @@ func command(t *testing.T, name, bin string, args ...string) *process {
 	if err != nil {
 		t.Fatalf("%s is not installed (deploy/services.sh --with-test-tools installs what the tests need): %v", bin, err)
 	}
+	return start(t, name, exec.Command(path, args...))
+}
+
+// start starts cmd as command does.
+func start(t *testing.T, name string, cmd *exec.Cmd) *process {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	out, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", name, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/store"
 )
 
 // Delivery is one event sent (or to be sent) to one endpoint.
@@ -48,7 +49,7 @@ func (s *Store) Deliveries(ctx context.Context, workspaceID, endpointID, cursor 
 	if _, err := s.Endpoint(ctx, workspaceID, endpointID); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `
+	list, err := store.List(ctx, s.reads, collectDelivery, `
 		SELECT d.id, d.event_id, d.endpoint_id, d.status, d.attempts,
 			CASE WHEN d.status = 'pending' THEN d.next_attempt_at END, d.created_at, d.completed_at,
 			COALESCE((SELECT json_agg(json_build_object('attempt', a.attempt, 'statusCode', a.status_code,
@@ -58,15 +59,6 @@ func (s *Store) Deliveries(ctx context.Context, workspaceID, endpointID, cursor 
 		FROM webhook_deliveries d
 		WHERE d.endpoint_id = $1 AND d.workspace_id = $2 AND ($3 = '' OR d.id < $3)
 		ORDER BY d.id DESC LIMIT $4`, endpointID, workspaceID, cursor, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
-		var d Delivery
-		err := r.Scan(&d.ID, &d.EventID, &d.EndpointID, &d.Status, &d.Attempts, &d.NextAttemptAt,
-			&d.CreatedAt, &d.CompletedAt, &d.History)
-		return d, err
-	})
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -193,4 +185,12 @@ func (s *Store) record(ctx context.Context, deliveryID string, a Attempt, status
 		return fmt.Errorf("record attempt: %w", err)
 	}
 	return tx.Commit(ctx)
+}
+
+// collectDelivery reads a row of Deliveries.
+func collectDelivery(r pgx.CollectableRow) (Delivery, error) {
+	var d Delivery
+	err := r.Scan(&d.ID, &d.EventID, &d.EndpointID, &d.Status, &d.Attempts, &d.NextAttemptAt,
+		&d.CreatedAt, &d.CompletedAt, &d.History)
+	return d, err
 }

@@ -39,15 +39,21 @@ const rotationOverlap = 24 * time.Hour
 
 // Store reads and writes endpoints and deliveries.
 type Store struct {
-	pool         *pgxpool.Pool
+	pool *pgxpool.Pool
+	// reads serves the lists that may lag (a replica's, when set).
+	reads        *store.Reads
 	allowPrivate bool
 }
 
 // NewStore returns a Store; allowPrivate lets endpoints point at private
 // and loopback addresses (development and tests).
 func NewStore(pool *pgxpool.Pool, allowPrivate bool) *Store {
-	return &Store{pool: pool, allowPrivate: allowPrivate}
+	return &Store{pool: pool, reads: store.NewReads(pool, nil, 0, nil), allowPrivate: allowPrivate}
 }
+
+// ReadFrom sends the store's lists (endpoints, deliveries) through r, to a
+// replica while it keeps up; set once, before use.
+func (s *Store) ReadFrom(r *store.Reads) { s.reads = r }
 
 // Endpoint is a partner's webhook receiver.
 type Endpoint struct {
@@ -139,13 +145,9 @@ func (s *Store) Endpoint(ctx context.Context, workspaceID, id string) (Endpoint,
 
 // Endpoints lists the workspace's endpoints, newest first.
 func (s *Store) Endpoints(ctx context.Context, workspaceID, cursor string, limit int) ([]Endpoint, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
+	list, err := store.List(ctx, s.reads, func(r pgx.CollectableRow) (Endpoint, error) { return scanEndpoint(r) }, `SELECT `+endpointColumns+` FROM webhook_endpoints
 		WHERE workspace_id = $1 AND deleted_at IS NULL AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3`,
 		workspaceID, cursor, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list endpoints: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Endpoint, error) { return scanEndpoint(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list endpoints: %w", err)
 	}

@@ -95,7 +95,13 @@ func (s *Store) oneConsumer(ctx context.Context, workspaceID, column string, val
 // Consumers lists the workspace's consumers, newest first, optionally only
 // the one with an externalId.
 func (s *Store) Consumers(ctx context.Context, workspaceID, externalID, cursor string, limit int) ([]Consumer, error) {
-	return s.listConsumers(ctx, `WHERE workspace_id = $1 AND ($2 = '' OR external_id = $2) AND ($3 = '' OR id < $3)
+	// A lookup by externalId follows a create (a 409 consumer_exists, say):
+	// the primary answers it, never a replica that may not have the row yet.
+	var q store.Reader = s.reads
+	if externalID != "" {
+		q = s.pool
+	}
+	return s.listConsumers(ctx, q, `WHERE workspace_id = $1 AND ($2 = '' OR external_id = $2) AND ($3 = '' OR id < $3)
 		ORDER BY id DESC LIMIT $4`, workspaceID, externalID, cursor, limit)
 }
 
@@ -103,17 +109,13 @@ func (s *Store) Consumers(ctx context.Context, workspaceID, externalID, cursor s
 // what they know of them: the externalId exactly, or the email address
 // (any case). Both are indexed lookups.
 func (s *Store) SearchConsumers(ctx context.Context, workspaceID, q string, limit int) ([]Consumer, error) {
-	return s.listConsumers(ctx, `WHERE workspace_id = $1 AND (external_id = $2 OR (email IS NOT NULL AND lower(email) = lower($2)))
+	return s.listConsumers(ctx, s.reads, `WHERE workspace_id = $1 AND (external_id = $2 OR (email IS NOT NULL AND lower(email) = lower($2)))
 		ORDER BY id DESC LIMIT $3`, workspaceID, q, limit)
 }
 
 // listConsumers reads the consumers a WHERE … ORDER BY … LIMIT clause picks.
-func (s *Store) listConsumers(ctx context.Context, clauses string, args ...any) ([]Consumer, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+consumerColumns+` FROM consumers `+clauses, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list consumers: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Consumer, error) { return scanConsumer(r) })
+func (s *Store) listConsumers(ctx context.Context, q store.Reader, clauses string, args ...any) ([]Consumer, error) {
+	list, err := store.List(ctx, q, func(r pgx.CollectableRow) (Consumer, error) { return scanConsumer(r) }, `SELECT `+consumerColumns+` FROM consumers `+clauses, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list consumers: %w", err)
 	}
@@ -184,7 +186,7 @@ func (s *Store) ConsumerByNumber(ctx context.Context, workspaceID string, number
 // integer ids, skipping the first offset: the numbered pages of the
 // Orbt-compatible API.
 func (s *Store) ConsumersByNumber(ctx context.Context, workspaceID string, offset int64, limit int) ([]Consumer, error) {
-	return s.listConsumers(ctx, `WHERE workspace_id = $1 ORDER BY number OFFSET $2 LIMIT $3`, workspaceID, offset, limit)
+	return s.listConsumers(ctx, s.reads, `WHERE workspace_id = $1 ORDER BY number OFFSET $2 LIMIT $3`, workspaceID, offset, limit)
 }
 
 // ConsumerForEmail returns the workspace's consumer with an email address

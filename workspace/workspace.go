@@ -33,12 +33,20 @@ const (
 // Store reads and writes workspaces, keys and consumers.
 type Store struct {
 	pool *pgxpool.Pool
+	// reads serves the lists that may lag (a replica's, when set).
+	reads *store.Reads
 	// sealer seals signing secrets at rest.
 	sealer *seal.Sealer
 }
 
 // New returns a Store over the pool.
-func New(pool *pgxpool.Pool, sealer *seal.Sealer) *Store { return &Store{pool: pool, sealer: sealer} }
+func New(pool *pgxpool.Pool, sealer *seal.Sealer) *Store {
+	return &Store{pool: pool, reads: store.NewReads(pool, nil, 0, nil), sealer: sealer}
+}
+
+// ReadFrom sends the store's lists (consumers, keys) through r, to a
+// replica while it keeps up; set once, before use.
+func (s *Store) ReadFrom(r *store.Reads) { s.reads = r }
 
 // Workspace is one partner account.
 type Workspace struct {
@@ -162,16 +170,9 @@ func (s *Store) TouchKey(ctx context.Context, id string) error {
 
 // Keys lists a workspace's keys, revoked ones included, newest first.
 func (s *Store) Keys(ctx context.Context, workspaceID, cursor string, limit int) ([]APIKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, workspace_id, name, scope, prefix, last_used_at, revoked_at, created_at
+	list, err := store.List(ctx, s.reads, collectKey, `SELECT id, workspace_id, name, scope, prefix, last_used_at, revoked_at, created_at
 		FROM api_keys WHERE workspace_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3`,
 		workspaceID, cursor, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIKey, error) {
-		var k APIKey
-		return k, r.Scan(&k.ID, &k.WorkspaceID, &k.Name, &k.Scope, &k.Prefix, &k.LastUsedAt, &k.RevokedAt, &k.CreatedAt)
-	})
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
@@ -198,3 +199,9 @@ func hashKey(secret string) []byte {
 
 // HashKey is the form a key's secret is stored and cached in.
 func HashKey(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
+
+// collectKey reads a row of Keys.
+func collectKey(r pgx.CollectableRow) (APIKey, error) {
+	var k APIKey
+	return k, r.Scan(&k.ID, &k.WorkspaceID, &k.Name, &k.Scope, &k.Prefix, &k.LastUsedAt, &k.RevokedAt, &k.CreatedAt)
+}

@@ -1,0 +1,201 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Reads sends the reads that may lag a moment behind the writes (lists,
+// statements, event catch-up, reports) to a streaming replica, and keeps
+// them on the primary while the replica is down, is not a replica, or
+// lags more than a bound. Everything else (writes, and single-object reads
+// that follow a write) uses the primary directly, never Reads.
+//
+// The lag is measured against the primary, not from the replica's replay
+// timestamp (which on a quiet primary grows with no lag at all): each
+// check samples the primary's WAL position, and the lag is how long ago
+// the newest sample the replica has replayed was taken.
+type Reads struct {
+	primary *pgxpool.Pool
+	replica *pgxpool.Pool
+	maxLag  time.Duration
+	// onReplica is whether the last check found the replica fit to read.
+	onReplica atomic.Bool
+	// lagNanos is the lag the last check measured (-1: unknown).
+	lagNanos atomic.Int64
+	// served counts reads by where they went ("replica", "primary").
+	served func(target string)
+
+	mu      sync.Mutex
+	samples []walSample
+}
+
+type walSample struct {
+	lsn int64
+	at  time.Time
+}
+
+// Reader runs a query that returns rows: a pool, or Reads.
+type Reader interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// ReadsCheckInterval is how often Watch measures the replica.
+const ReadsCheckInterval = time.Second
+
+// NewReads routes lagging reads to replica (nil: everything on primary)
+// while it lags at most maxLag. served, when set, is told where each read
+// went. Until Watch's first check the reads stay on the primary.
+func NewReads(primary, replica *pgxpool.Pool, maxLag time.Duration, served func(target string)) *Reads {
+	r := &Reads{primary: primary, replica: replica, maxLag: maxLag, served: served}
+	r.lagNanos.Store(-1)
+	return r
+}
+
+// Query runs a read that may lag on the replica when it is fit, and on the
+// primary otherwise. List, which reads the rows too, also falls back to
+// the primary when the replica fails mid-read.
+func (r *Reads) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if r.OnReplica() {
+		r.count("replica")
+		return r.replica.Query(ctx, sql, args...)
+	}
+	r.count("primary")
+	return r.primary.Query(ctx, sql, args...)
+}
+
+// List runs a query and collects its rows with scan. Through Reads it
+// reads the replica when it is fit and, when the replica fails (it went
+// away since the last check, or cancelled the query for a conflict with
+// its recovery), the primary: a read is safe to run twice.
+func List[T any](ctx context.Context, q Reader, scan pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
+	r, ok := q.(*Reads)
+	if !ok || !r.OnReplica() {
+		return collect(ctx, q, scan, sql, args)
+	}
+	list, err := collect(ctx, r.replica, scan, sql, args)
+	if err == nil {
+		r.count("replica")
+		return list, nil
+	}
+	if ctx.Err() != nil {
+		return nil, err
+	}
+	if replicaDown(err) {
+		r.onReplica.Store(false)
+	}
+	r.count("primary")
+	return collect(ctx, r.primary, scan, sql, args)
+}
+
+func collect[T any](ctx context.Context, q Reader, scan pgx.RowToFunc[T], sql string, args []any) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scan)
+}
+
+// replicaDown tells a replica that cannot serve (no connection, shutting
+// down, out of connections) from one that refused a single query.
+func replicaDown(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return true // no answer from the server at all
+	}
+	switch pgErr.Code[:2] {
+	case "08", "53", "57": // connection exception, insufficient resources, operator intervention
+		return true
+	}
+	return false
+}
+
+func (r *Reads) count(target string) {
+	if r.served != nil {
+		r.served(target)
+	}
+}
+
+// OnReplica reports whether reads go to the replica now.
+func (r *Reads) OnReplica() bool { return r.replica != nil && r.onReplica.Load() }
+
+// Lag is the replica's lag at the last check; ok is false when it is
+// unknown (no replica, or it did not answer).
+func (r *Reads) Lag() (lag time.Duration, ok bool) {
+	n := r.lagNanos.Load()
+	return time.Duration(n), n >= 0
+}
+
+// Watch checks the replica every ReadsCheckInterval until ctx ends,
+// logging when reads move between it and the primary.
+func (r *Reads) Watch(ctx context.Context, log *slog.Logger) {
+	if r.replica == nil {
+		return
+	}
+	t := time.NewTicker(ReadsCheckInterval)
+	defer t.Stop()
+	for {
+		lag, err := r.check(ctx)
+		fit := err == nil && lag <= r.maxLag
+		if err != nil {
+			r.lagNanos.Store(-1)
+		} else {
+			r.lagNanos.Store(int64(lag))
+		}
+		if was := r.onReplica.Swap(fit); was != fit {
+			if fit {
+				log.Info("reads on the replica", "lag", lag)
+			} else {
+				log.Warn("reads on the primary: the replica is unfit", "lag", lag, "maxLag", r.maxLag, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// errNotReplica is a DATABASE_READ_URL that leads to a server not in
+// recovery: a primary, whose reads would not be checked for lag.
+var errNotReplica = errors.New("the read database is not a streaming replica")
+
+// check samples the primary's WAL position and measures the replica's lag.
+func (r *Reads) check(ctx context.Context) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, ReadsCheckInterval)
+	defer cancel()
+	var primaryLSN int64
+	if err := r.primary.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - '0/0')::bigint`).Scan(&primaryLSN); err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	var replayed *int64
+	if err := r.replica.QueryRow(ctx, `SELECT (pg_last_wal_replay_lsn() - '0/0')::bigint`).Scan(&replayed); err != nil {
+		return 0, err
+	}
+	if replayed == nil {
+		return 0, errNotReplica
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.samples = append(r.samples, walSample{lsn: primaryLSN, at: now})
+	// Samples older than the bound only say the lag is past it.
+	for len(r.samples) > 1 && now.Sub(r.samples[1].at) > r.maxLag+2*ReadsCheckInterval {
+		r.samples = r.samples[1:]
+	}
+	for i := len(r.samples) - 1; i >= 0; i-- {
+		if r.samples[i].lsn <= *replayed {
+			return now.Sub(r.samples[i].at), nil
+		}
+	}
+	return now.Sub(r.samples[0].at) + ReadsCheckInterval, nil
+}
