@@ -26,7 +26,7 @@ func createWorkspace(ctx context.Context, cfg config.Config, args []string) erro
 	if *name == "" {
 		return errors.New("--name is required")
 	}
-	a, closeApp, err := openApp(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	a, closeApp, err := openApp(ctx, cfg, slog.Default())
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func inviteAdmin(ctx context.Context, cfg config.Config, args []string) error {
 	if *ws == "" {
 		return errors.New("usage: orbt workspace invite --workspace ID [--unless-admin]")
 	}
-	a, closeApp, err := openApp(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	a, closeApp, err := openApp(ctx, cfg, slog.Default())
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func fund(ctx context.Context, cfg config.Config, args []string) error {
 	if *ws == "" || *reference == "" || *amount <= 0 {
 		return errors.New("usage: orbt fund --workspace ID --currency USD --amount N --reference REF")
 	}
-	a, closeApp, err := openApp(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	a, closeApp, err := openApp(ctx, cfg, slog.Default())
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	running := 0
 	if withWorker {
 		w, err := a.Worker()
@@ -92,7 +92,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 		log.Info("worker started")
 	}
 	if withAPI {
-		h, err := a.Handler()
+		h, err := a.Handler(cfg.OpsAddr != "")
 		if err != nil {
 			return err
 		}
@@ -100,6 +100,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 		running++
 		go func() { errc <- server.Listen(ctx, cfg.HTTPAddr, h, server.DefaultTimeouts) }()
 		log.Info("api listening", "addr", cfg.HTTPAddr)
+	}
+	// The ops pages on their own address: the metrics and probes of a
+	// worker (which serves nothing else), and of an API whose public
+	// listener then keeps only the probes.
+	if cfg.OpsAddr != "" {
+		h, err := a.OpsHandler()
+		if err != nil {
+			return err
+		}
+		running++
+		go func() { errc <- server.Listen(ctx, cfg.OpsAddr, h, server.DefaultTimeouts) }()
+		log.Info("ops listening", "addr", cfg.OpsAddr)
 	}
 	// The first to stop stops the other; a clean SIGTERM returns nil.
 	var first error

@@ -13,7 +13,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/orbt/orbt/config"
+	"github.com/orbt/orbt/logging"
 )
 
 const usage = `orbt: rewards-distribution ledger
@@ -32,7 +35,7 @@ Usage:
   orbt loadtest --api URL --key KEY --scenario single|hot|spread|bulk --count N --concurrency C
 
 Configuration is read from the environment: DATABASE_URL, REDIS_URL,
-ORBT_HTTP_ADDR, ORBT_ADMIN_TOKEN, ORBT_DATA_KEY, ORBT_ENV, ORBT_PUBLIC_URL,
+ORBT_HTTP_ADDR, ORBT_OPS_ADDR, ORBT_ADMIN_TOKEN, ORBT_DATA_KEY, ORBT_ENV, ORBT_PUBLIC_URL,
 ORBT_WEBHOOK_RETRY_SCHEDULE and more (see README).
 `
 
@@ -61,7 +64,12 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return fmt.Errorf("ORBT_LOG_FORMAT, ORBT_LOG_LEVEL: %w", err)
+	}
+	slog.SetDefault(log)
+	redis.SetLogger(logging.RedisLogger{Log: log.With("component", "redis")})
 	switch cmd {
 	case "api":
 		return serve(ctx, cfg, log, true, false)

@@ -10,6 +10,7 @@ import (
 	"github.com/orbt/orbt/batchreq"
 	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/logging"
 	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/validate"
 	"github.com/orbt/orbt/workspace"
@@ -40,6 +41,7 @@ func (a *API) createBatch(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	server.LogID(c, logging.BatchID, sub.Batch.ID)
 	a.queue.BatchLanes(c, sub.Batch.ID, sub.Lanes)
 	a.queue.Deliveries(c, sub.Deliveries)
 	server.Replayed(c, sub.Replayed)

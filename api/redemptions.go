@@ -9,6 +9,7 @@ import (
 
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/httperr"
+	"github.com/orbt/orbt/logging"
 	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/validate"
 	"github.com/orbt/orbt/workspace"
@@ -44,6 +45,7 @@ func (a *API) createRedemption(c *gin.Context) {
 		a.fail(c, httperr.OnField("walletId", err))
 		return
 	}
+	server.LogID(c, logging.RedemptionID, r.ID)
 	if !replay {
 		a.queue.RedemptionAccepted(c, r.ID)
 	}

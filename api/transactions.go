@@ -9,6 +9,7 @@ import (
 
 	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/logging"
 	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/validate"
 )
@@ -73,6 +74,7 @@ func (a *API) accept(c *gin.Context, tr ledger.TransactionRequest, walletField s
 		// have been lost, the relay finds the transaction.
 		a.queue.TransactionAccepted(c, txn.ID, txn.LaneID())
 	}
+	server.LogID(c, logging.TransactionID, txn.ID)
 	server.Replayed(c, replay)
 	a.accepted.WithLabelValues(strconv.FormatBool(replay)).Inc()
 	answerAccepted(c, txn, func(wait time.Duration) (any, bool) {

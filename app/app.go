@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -81,8 +82,10 @@ type App struct {
 	Reads    *store.Reads
 	Registry *prometheus.Registry
 	Log      *slog.Logger
-	// dashboard is the Asynq dashboard Handler mounted, closed with the App.
-	dashboard interface{ Close() error }
+	// dashboard is the Asynq dashboard the ops pages mount, and inspector
+	// reads the queues' metrics; both are closed with the App.
+	dashboard *asynqmon.HTTPHandler
+	inspector *asynq.Inspector
 }
 
 // New assembles an App over a Postgres pool and a Redis connection;
@@ -202,6 +205,7 @@ func newReads(pool *pgxpool.Pool, s Settings, reg prometheus.Registerer) (*store
 func (a *App) Close() error {
 	if a.dashboard != nil {
 		a.dashboard.Close()
+		a.inspector.Close()
 	}
 	return a.Redis.Close()
 }

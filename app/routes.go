@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/hibiken/asynqmon"
 
 	"github.com/orbt/orbt/api"
@@ -20,7 +22,9 @@ import (
 // API (/v1, /admin/v1), the Orbt-compatible partner API (/api/partner/v1),
 // the consumer pages (/c/), the partner console (/console) and the ops pages
 // (/healthz, /readyz, /metrics, /ops/...). Each surface owns its routes.go.
-func (a *App) Handler() (http.Handler, error) {
+// With opsApart the ops pages but the probes are left to OpsHandler, for a
+// listener of their own.
+func (a *App) Handler(opsApart bool) (http.Handler, error) {
 	srv, err := server.New(a.Log.With("component", "http"), a.Registry)
 	if err != nil {
 		return nil, err
@@ -64,16 +68,51 @@ func (a *App) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	partnerConsole.Routes(srv)
-	dashboard := asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: a.RedisOpt})
-	a.dashboard = dashboard
-	ops.Routes(srv, ops.Options{
+	if opsApart {
+		ops.Probes(srv, a.opsOptions())
+	} else if err := a.mountOps(srv); err != nil {
+		return nil, err
+	}
+	return srv.Handler(), nil
+}
+
+// OpsHandler serves the ops pages alone, for ORBT_OPS_ADDR: the probes,
+// /metrics and, behind the admin token, the Asynq dashboard and profiler.
+func (a *App) OpsHandler() (http.Handler, error) {
+	srv, err := server.New(a.Log.With("component", "ops"), a.Registry)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.mountOps(srv); err != nil {
+		return nil, err
+	}
+	return srv.Handler(), nil
+}
+
+func (a *App) opsOptions() ops.Options {
+	return ops.Options{
 		Dependencies: map[string]ops.Pinger{"postgres": a.Pool.Ping, "redis": a.pingRedis},
 		Gatherer:     a.Registry,
-		Queues:       dashboard,
 		AdminToken:   a.Settings.AdminToken,
 		Logger:       a.Log.With("component", "ops"),
-	})
-	return srv.Handler(), nil
+	}
+}
+
+// mountOps mounts every ops page, the Asynq dashboard and its queue
+// metrics made once per process.
+func (a *App) mountOps(srv *server.Server) error {
+	if a.dashboard == nil {
+		a.dashboard = asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: a.RedisOpt})
+		a.inspector = asynq.NewInspector(a.RedisOpt)
+		// The queues' sizes and latency, read from Redis at each scrape.
+		if err := a.Registry.Register(asynqmetrics.NewQueueMetricsCollector(a.inspector)); err != nil {
+			return fmt.Errorf("queue metrics: %w", err)
+		}
+	}
+	o := a.opsOptions()
+	o.Queues = a.dashboard
+	ops.Routes(srv, o)
+	return nil
 }
 
 // publicOrigin is a URL's origin as a browser sends it in Origin: lower

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/orbt/orbt/batchreq"
+	"github.com/orbt/orbt/logging"
 	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/validate"
@@ -80,6 +81,8 @@ func (u *Console) requireSession(c *gin.Context) {
 		return
 	}
 	c.Set(sessionContext, sess)
+	server.LogID(c, logging.WorkspaceID, sess.WorkspaceID)
+	server.LogID(c, logging.MemberID, sess.ID)
 	if ws, err := u.opts.Workspaces.Workspace(c, sess.WorkspaceID); err == nil {
 		c.Set(workspaceNameContext, ws.Name)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/logging"
 	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/validate"
@@ -199,6 +200,8 @@ func (u *UI) requireSession(c *gin.Context) {
 		return
 	}
 	c.Set("session", session{ConsumerSession: cs, token: cookie})
+	server.LogID(c, logging.WorkspaceID, cs.WorkspaceID)
+	server.LogID(c, logging.ConsumerID, cs.ConsumerID)
 	c.Next()
 }
 

@@ -245,15 +245,15 @@ func (p *Processor) buy(ctx context.Context, r Redemption, counted bool) ([]stri
 		}
 		if attempts >= p.opts.Attempts {
 			if nothing >= attempts {
-				p.log.Warn("gift card provider unavailable; releasing the hold", "redemption", r.ID, "attempts", attempts, "err", callErr)
+				p.log.WarnContext(ctx, "gift card provider unavailable; releasing the hold", "redemption_id", r.ID, "attempts", attempts, "err", callErr)
 				return p.settle(ctx, r.ID, ReasonProviderUnavailable, nil)
 			}
-			p.log.Error("gift card provider gave no definite answer for a held redemption; it stays held and is asked again later",
-				"redemption", r.ID, "attempts", attempts, "definitely nothing", nothing, "err", callErr)
+			p.log.ErrorContext(ctx, "gift card provider gave no definite answer for a held redemption; it stays held and is asked again later",
+				"redemption_id", r.ID, "attempts", attempts, "definitely nothing", nothing, "err", callErr)
 			p.undecided.Inc()
 			return nil, fmt.Errorf("redemption %s: no definite answer from the provider after %d attempts: %w", r.ID, attempts, callErr)
 		}
-		p.log.Info("gift card provider call failed; retrying with the same key", "redemption", r.ID, "attempt", attempts, "err", callErr)
+		p.log.InfoContext(ctx, "gift card provider call failed; retrying with the same key", "redemption_id", r.ID, "attempt", attempts, "err", callErr)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("redemption %s: %w", r.ID, ctx.Err())
@@ -316,7 +316,7 @@ func (p *Processor) settle(ctx context.Context, id, reason string, card *Card) (
 			if card != nil && r.Status != StatusCompleted {
 				// Cannot happen while only definite answers release; if it
 				// does, a card was bought and not delivered: say so loudly.
-				p.log.Error("gift card issued for a redemption already released", "redemption", r.ID, "status", r.Status)
+				p.log.ErrorContext(ctx, "gift card issued for a redemption already released", "redemption_id", r.ID, "status", r.Status)
 				p.undecided.Inc()
 			}
 			return nil

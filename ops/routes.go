@@ -38,14 +38,22 @@ type Options struct {
 // readyTimeout bounds each dependency's ping.
 const readyTimeout = 2 * time.Second
 
-// Routes mounts the ops pages.
-func Routes(s *server.Server, o Options) {
+// Probes mounts /healthz and /readyz alone: on the public listener when
+// the rest of the ops pages listen apart (ORBT_OPS_ADDR), since load
+// balancers probe the port they send traffic to.
+func Probes(s *server.Server, o Options) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	s.Engine.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	s.Engine.GET("/readyz", o.readyz)
+}
+
+// Routes mounts the ops pages: the probes, /metrics and, behind the admin
+// token, /ops/queues and /ops/debug/pprof/.
+func Routes(s *server.Server, o Options) {
+	Probes(s, o)
 	r := s.Engine
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", o.readyz)
 	if o.Gatherer != nil {
 		r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})))
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/orbt/orbt/httperr"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/logging"
 	"github.com/orbt/orbt/server"
 	"github.com/orbt/orbt/validate"
 )
@@ -72,6 +73,7 @@ func (p *API) createTransaction(c *gin.Context) {
 		p.refuseConflict(c, err)
 		return
 	}
+	server.LogID(c, logging.TransactionID, txn.ID)
 	server.Replayed(c, replayed)
 	out := transactionResult{TransactionID: txn.ID, WalletID: w.ID, ReferenceID: txn.ReferenceID,
 		TransactionType: req.TransactionType, Amount: major(w.Currency, txn.Amount), Currency: w.Currency}

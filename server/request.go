@@ -4,11 +4,13 @@ package server
 // authentication verified, the write-scope check, and the replay mark.
 
 import (
+	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/orbt/orbt/httperr"
+	"github.com/orbt/orbt/logging"
 	"github.com/orbt/orbt/workspace"
 )
 
@@ -16,7 +18,11 @@ import (
 const apiKeyContext = "orbt.apiKey"
 
 // SetAPIKey records the API key a surface's authentication verified.
-func SetAPIKey(c *gin.Context, key workspace.APIKey) { c.Set(apiKeyContext, key) }
+// Lines logged for the rest of the request name its workspace and key.
+func SetAPIKey(c *gin.Context, key workspace.APIKey) {
+	c.Set(apiKeyContext, key)
+	logging.Add(c, slog.String(logging.WorkspaceID, key.WorkspaceID), slog.String(logging.KeyID, key.ID))
+}
 
 // APIKey is the request's verified API key (the zero key before
 // authentication).
@@ -41,6 +47,10 @@ func RequireWrite(render Renderer) gin.HandlerFunc {
 		c.Next()
 	}
 }
+
+// LogID names an object the request made or found (a transaction, a
+// batch) on the lines logged for the rest of it, its access line included.
+func LogID(c *gin.Context, name, id string) { logging.Add(c, slog.String(name, id)) }
 
 // Replayed marks a response, on any surface, as the answer first given to
 // the same request (same referenceId, same payload).

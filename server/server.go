@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orbt/orbt/httperr"
+	"github.com/orbt/orbt/logging"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/validate"
 )
@@ -118,7 +120,12 @@ func New(log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"method", "route", "status"})}
 	if reg != nil {
-		if err := reg.Register(s.metrics); err != nil {
+		// A process with two listeners (ORBT_OPS_ADDR) has two servers,
+		// which share one histogram.
+		var already prometheus.AlreadyRegisteredError
+		if err := reg.Register(s.metrics); errors.As(err, &already) {
+			s.metrics = already.ExistingCollector.(*prometheus.HistogramVec)
+		} else if err != nil {
 			return nil, fmt.Errorf("http metrics: %w", err)
 		}
 	}
@@ -219,9 +226,9 @@ func Classify(c *gin.Context, log *slog.Logger, err error) *httperr.Error {
 	e := httperr.Classify(err)
 	switch {
 	case e.Status == http.StatusServiceUnavailable:
-		log.Warn("unavailable", "err", err, "route", c.FullPath())
+		log.WarnContext(c, "unavailable", "err", err, "route", c.FullPath())
 	case e.Status >= 500:
-		log.Error("internal error", "err", err, "route", c.FullPath())
+		log.ErrorContext(c, "internal error", "err", err, "route", c.FullPath())
 	}
 	return e
 }
@@ -233,6 +240,7 @@ func requestID(c *gin.Context) {
 		id = store.NewID("req")
 	}
 	c.Header("X-Request-Id", id)
+	c.Request = c.Request.WithContext(logging.Start(c.Request.Context(), slog.String(logging.RequestID, id)))
 	c.Next()
 }
 
@@ -252,7 +260,7 @@ func (s *Server) deadline(c *gin.Context) {
 // recoverProblem turns a panic into a logged 500 problem.
 func (s *Server) recoverProblem(c *gin.Context, rec any) {
 	// The route, never the path: a path may carry a consumer link's token.
-	s.log.Error("panic", "recovered", rec, "route", c.FullPath())
+	s.log.ErrorContext(c, "panic", "recovered", rec, "route", c.FullPath())
 	s.abort(c, httperr.New(http.StatusInternalServerError, "internal_error", "Something went wrong on our side."))
 }
 
@@ -263,8 +271,24 @@ func (s *Server) observe(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	s.metrics.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	status := c.Writer.Status()
+	s.metrics.WithLabelValues(c.Request.Method, route, strconv.Itoa(status)).Observe(took.Seconds())
+	// One access line per request: the route, never the path (a consumer
+	// link's path is its token) nor the query; probes and scrapes only at
+	// debug level.
+	level := slog.LevelInfo
+	if quietRoutes[route] {
+		level = slog.LevelDebug
+	}
+	s.log.LogAttrs(c, level, "request", slog.String("method", c.Request.Method), slog.String("route", route),
+		slog.Int("status", status), slog.Float64("ms", float64(took.Microseconds())/1000), slog.Int("bytes", c.Writer.Size()),
+		slog.String("client", c.ClientIP()))
 }
+
+// quietRoutes are asked every few seconds by machines: their access lines
+// are debug.
+var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
 // Bearer returns the token of an Authorization: Bearer header.
 func Bearer(r *http.Request) (string, bool) {

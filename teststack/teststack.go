@@ -87,7 +87,7 @@ func New(pool *pgxpool.Pool, redis asynq.RedisConnOpt, o Options) (*Stack, error
 		ln.Close()
 		return nil, err
 	}
-	h, err := a.Handler()
+	h, err := a.Handler(false)
 	if err != nil {
 		ln.Close()
 		a.Close()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/logging"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/tasks"
 	"github.com/orbt/orbt/webhook"
@@ -116,6 +117,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux.HandleFunc(tasks.TypeLaneApply, w.handleLaneApply)
 	mux.HandleFunc(tasks.TypeWebhookDeliver, w.handleWebhookDeliver)
 	mux.HandleFunc(tasks.TypeRedemptionProcess, w.handleRedemptionProcess)
+	mux.Use(logTask)
 	if err := w.server.Start(mux); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
@@ -319,7 +321,7 @@ func (w *Worker) handleWebhookDeliver(ctx context.Context, t *asynq.Task) error 
 	}
 	if res.Retry != nil {
 		if err := w.queue.DeliveryRetry(ctx, p.DeliveryID, res.Attempt+1, *res.Retry); err != nil {
-			w.log.Warn("schedule webhook retry; the relay will pick it up", "err", err)
+			w.log.WarnContext(ctx, "schedule webhook retry; the relay will pick it up", "err", err)
 		}
 	}
 	return nil
@@ -423,6 +425,14 @@ func (w *Worker) relayRedemptions(ctx context.Context) error {
 		return err
 	}
 	return relayEach(w, stale, func(id string, bucket int64) error { return w.queue.RelayRedemption(ctx, id, bucket) })
+}
+
+// logTask names the task on every line its handler logs with its context.
+func logTask(h asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		id, _ := asynq.GetTaskID(ctx)
+		return h.ProcessTask(logging.Start(ctx, slog.String(logging.TaskType, t.Type()), slog.String(logging.TaskID, id)), t)
+	})
 }
 
 // slogAdapter routes asynq's logs through slog.

@@ -1,0 +1,139 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/orbt/orbt/app"
+	"github.com/orbt/orbt/logging"
+	"github.com/orbt/orbt/seal"
+	"github.com/orbt/orbt/store"
+	"github.com/orbt/orbt/testenv"
+	"github.com/orbt/orbt/teststack"
+)
+
+// syncBuffer is a log destination several goroutines write.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Every request leaves one JSON access line naming its route, status,
+// request id and, once known, its workspace, key and transaction; no line
+// holds a key, the admin token, a signing secret or a consumer link's
+// token, though each was sent or answered.
+func TestLogsNameTheRequestAndNoSecret(t *testing.T) {
+	getStack(t) // its worker applies what this API accepts
+	var out syncBuffer
+	log, err := logging.New(&out, logging.FormatJSON, "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := newServer(t, testenv.AsynqRedis(testenv.RedisOptions(redisDB)), teststack.Options{Logger: log})
+	created := expect(t, call(t, base, "POST", "/admin/v1/workspaces", adminToken, map[string]any{"name": "logged"}), 201)
+	p := &partner{t: t, base: base, id: created.str("id"), key: created.str("apiKey")}
+	p.fund("log-fund", 1_000)
+	w := p.wallet()
+	txn := expect(t, p.transact("log-credit", "credit", w, 100), 202)
+	consumer := expect(t, p.call("GET", "/v1/wallets/"+w, nil), 200).str("consumerId")
+	link := expect(t, p.call("POST", "/v1/consumers/"+consumer+"/links", map[string]any{}), 201).str("url")
+	res, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	call(t, base, "GET", "/v1/workspace", "key_not_a_real_one_"+store.Token(8), nil)
+
+	secrets := map[string]string{"API key": p.key, "admin token": adminToken,
+		"signing secret": created.str("signingSecret"), "link token": link[strings.LastIndex(link, "/")+1:]}
+	var access []map[string]any
+	for line := range strings.Lines(out.String()) {
+		for what, secret := range secrets {
+			if secret != "" && strings.Contains(line, secret) {
+				t.Errorf("a log line holds the %s: %s", what, line)
+			}
+		}
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		if entry["msg"] == "request" {
+			access = append(access, entry)
+		}
+	}
+	var found bool
+	for _, e := range access {
+		if e["route"] == "/v1/transactions" && e["method"] == "POST" {
+			found = true
+			if e[logging.RequestID] != txn.header.Get("X-Request-Id") || e[logging.WorkspaceID] != p.id ||
+				e[logging.TransactionID] != txn.str("id") || e["status"] != float64(202) || e[logging.KeyID] == nil {
+				t.Errorf("the credit's access line: %v", e)
+			}
+		}
+		if r, _ := e["route"].(string); strings.HasPrefix(r, "/c/l/") && r != "/c/l/:token" {
+			t.Errorf("a consumer link logged by its path: %v", e)
+		}
+	}
+	if !found || len(access) < 8 {
+		t.Fatalf("%d access lines, the credit's among them: %v", len(access), found)
+	}
+}
+
+// With ORBT_OPS_ADDR the metrics and ops pages listen apart: the public
+// listener keeps the probes only, the ops listener serves everything ops.
+func TestOpsListenApart(t *testing.T) {
+	a, err := app.New(db.Pool, testenv.AsynqRedis(testenv.RedisOptions(redisDB)),
+		app.Settings{AdminToken: adminToken, DataKey: store.RandomBytes(seal.DataKeySize), PublicURL: "http://localhost"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	public, err := a.Handler(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opsOnly, err := a.OpsHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, ops := httptest.NewServer(public), httptest.NewServer(opsOnly)
+	defer pub.Close()
+	defer ops.Close()
+	for _, c := range []struct {
+		base, path string
+		status     int
+	}{
+		{pub.URL, "/healthz", 200}, {pub.URL, "/readyz", 200}, {pub.URL, "/metrics", 404}, {pub.URL, "/ops/queues/", 404},
+		{ops.URL, "/healthz", 200}, {ops.URL, "/readyz", 200}, {ops.URL, "/metrics", 200}, {ops.URL, "/ops/queues/", 200},
+		{ops.URL, "/v1/workspace", 404},
+	} {
+		r := call(t, c.base, "GET", c.path, adminToken, nil)
+		if r.status != c.status {
+			t.Errorf("%s%s: %d, want %d", c.base, c.path, r.status, c.status)
+		}
+	}
+	// Both listeners' requests land in one histogram; the queues are measured.
+	metrics := call(t, ops.URL, "GET", "/metrics", "", nil).raw
+	for _, want := range []string{`route="/healthz"`, "asynq_queue_size", "orbt_database_replica_lag_seconds"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
