@@ -131,7 +131,9 @@ func TestOpsListenApart(t *testing.T) {
 	}
 	// Both listeners' requests land in one histogram; the queues are measured.
 	metrics := call(t, ops.URL, "GET", "/metrics", "", nil).raw
-	for _, want := range []string{`route="/healthz"`, "asynq_queue_size", "orbt_database_replica_lag_seconds"} {
+	for _, want := range []string{`route="/healthz"`, "asynq_queue_size", "orbt_database_replica_lag_seconds",
+		"orbt_transactions_pending ", "orbt_transactions_pending_oldest_seconds ", "orbt_webhook_deliveries_overdue_seconds ",
+		"orbt_redemptions_open_oldest_seconds "} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

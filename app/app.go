@@ -136,11 +136,16 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 	for _, st := range []interface{ ReadFrom(*store.Reads) }{l, workspaces, cards, webhooks} {
 		st.ReadFrom(reads)
 	}
-	return &App{Settings: s, Pool: pool, RedisOpt: redisOpt, Redis: rc,
+	a := &App{Settings: s, Pool: pool, RedisOpt: redisOpt, Redis: rc,
 		Ledger: l, Workspaces: workspaces, Auth: workspace.NewAuthenticator(workspaces, log.With("component", "auth")),
 		GiftCards: cards, Redemptions: redemptions, Sandbox: sandbox,
 		Webhooks: webhooks, Enqueuer: enqueuer, RateLimiter: limiter, Reads: reads,
-		Registry: reg, Log: log}, nil
+		Registry: reg, Log: log}
+	if err := reg.Register(newBacklogCollector(a)); err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("backlog metrics: %w", err)
+	}
+	return a, nil
 }
 
 // Worker builds the process's worker.

@@ -316,3 +316,10 @@ func (s *Store) Open(ctx context.Context, olderThan time.Duration, limit int) ([
 	}
 	return ids, nil
 }
+
+// Backlog is how many redemptions are not final yet, and how long the
+// stalest has gone without a change (0 with none).
+func (s *Store) Backlog(ctx context.Context) (int64, time.Duration, error) {
+	return store.Backlog(ctx, s.pool, `SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(updated_at)), 0)
+		FROM redemptions WHERE status IN ('pending', 'processing')`)
+}

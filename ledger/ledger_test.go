@@ -752,3 +752,22 @@ func TestFundedWalletAndItsCreditAreOne(t *testing.T) {
 	}
 	assertInvariants(t)
 }
+
+// The backlog counts pending work and ages its oldest item: what the
+// stuck-work alert watches. (Other tests run alongside, so the figures are
+// lower bounds here.)
+func TestBacklogAgesPendingWork(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.fund(t, "USD", 1_000)
+	f.submit(t, TypeCredit, f.wallet(t, "USD", nil).ID, 1, "USD")
+	time.Sleep(100 * time.Millisecond)
+	n, oldest, err := f.l.Backlog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 1 || oldest < 100*time.Millisecond {
+		t.Errorf("backlog %d, oldest %s: want the pending credit counted and at least 100ms old", n, oldest)
+	}
+}

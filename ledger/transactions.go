@@ -365,3 +365,10 @@ func (l *Ledger) Entries(ctx context.Context, workspaceID, transactionID string)
 	}
 	return entries, nil
 }
+
+// Backlog is how many transactions wait to be applied, and how long the
+// oldest has waited (0 with none): the measure of stuck work.
+func (l *Ledger) Backlog(ctx context.Context) (int64, time.Duration, error) {
+	return store.Backlog(ctx, l.pool, `SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)
+		FROM pending_transactions`)
+}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -147,4 +148,15 @@ func CheckRules(ctx context.Context, q Querier, rules []Rule) error {
 		return fmt.Errorf("%w:\n  %s", ErrInvariant, strings.Join(broken, "\n  "))
 	}
 	return nil
+}
+
+// Backlog runs a query answering a count of waiting work and the age, in
+// seconds, of its oldest item: the stores' measures of stuck work.
+func Backlog(ctx context.Context, q Querier, sql string) (int64, time.Duration, error) {
+	var n int64
+	var seconds float64
+	if err := q.QueryRow(ctx, sql).Scan(&n, &seconds); err != nil {
+		return 0, 0, fmt.Errorf("backlog: %w", err)
+	}
+	return n, time.Duration(seconds * float64(time.Second)), nil
 }

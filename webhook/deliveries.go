@@ -194,3 +194,10 @@ func collectDelivery(r pgx.CollectableRow) (Delivery, error) {
 		&d.CreatedAt, &d.CompletedAt, &d.History)
 	return d, err
 }
+
+// Backlog is how many deliveries are still to be made, and how far past
+// its due time the most overdue one is (0 with none due).
+func (s *Store) Backlog(ctx context.Context) (int64, time.Duration, error) {
+	return store.Backlog(ctx, s.pool, `SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(next_attempt_at)
+		FILTER (WHERE next_attempt_at < now())), 0) FROM webhook_deliveries WHERE status = 'pending'`)
+}
