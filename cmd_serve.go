@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/config"
@@ -149,9 +147,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app.App
 		}
 		closePools = func() { s.ReadReplica.Close(); pool.Close() }
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a, err := app.New(pool, redisOpt, s, reg, log)
+	a, err := app.New(pool, redisOpt, s, nil, log)
 	if err != nil {
 		closePools()
 		return nil, nil, err

@@ -32,6 +32,7 @@ Usage:
   orbt brands import FILE       load gift card brands (CSV with a header row, or JSON)
   orbt webhooks listen --addr :9000 --secret whsec_...
                                 a local receiver that verifies and prints each delivery
+  orbt probe URL                exit 0 when URL answers 2xx (a container health check without a shell)
   orbt loadtest --api URL --key KEY --scenario single|hot|spread|bulk --count N --concurrency C
 
 Configuration is read from the environment: DATABASE_URL, REDIS_URL,
@@ -57,6 +58,8 @@ func run(args []string) error {
 	switch cmd {
 	case "loadtest":
 		return runLoadtest(ctx, rest)
+	case "probe":
+		return probe(ctx, rest)
 	case "webhooks":
 		return listenWebhooks(ctx, rest)
 	}

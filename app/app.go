@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynqmon"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orbt/orbt/giftcard"
@@ -95,7 +96,9 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 		log = slog.Default()
 	}
 	if reg == nil {
+		// The process's own: CPU, memory, goroutines beside Orbt's metrics.
 		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	rc, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
 	if !ok {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -65,4 +66,20 @@ func (b *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(s.count, prometheus.GaugeValue, float64(n))
 		ch <- prometheus.MustNewConstMetric(s.age, prometheus.GaugeValue, age.Seconds())
 	}
+}
+
+// workersCollector counts the worker processes whose heartbeat asynq has
+// in Redis: zero, or a gap while Redis answers, is a dead worker tier.
+type workersCollector struct{ inspector *asynq.Inspector }
+
+var workersDesc = prometheus.NewDesc("orbt_workers", "Worker processes alive (asynq servers with a current heartbeat in Redis).", nil, nil)
+
+func (w workersCollector) Describe(ch chan<- *prometheus.Desc) { ch <- workersDesc }
+
+func (w workersCollector) Collect(ch chan<- prometheus.Metric) {
+	servers, err := w.inspector.Servers()
+	if err != nil {
+		return // Redis down: a gap, not a false zero
+	}
+	ch <- prometheus.MustNewConstMetric(workersDesc, prometheus.GaugeValue, float64(len(servers)))
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	asynqmetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orbt/orbt/api"
 	"github.com/orbt/orbt/console"
@@ -105,8 +106,10 @@ func (a *App) mountOps(srv *server.Server) error {
 		a.dashboard = asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: a.RedisOpt})
 		a.inspector = asynq.NewInspector(a.RedisOpt)
 		// The queues' sizes and latency, read from Redis at each scrape.
-		if err := a.Registry.Register(asynqmetrics.NewQueueMetricsCollector(a.inspector)); err != nil {
-			return fmt.Errorf("queue metrics: %w", err)
+		for _, c := range []prometheus.Collector{asynqmetrics.NewQueueMetricsCollector(a.inspector), workersCollector{a.inspector}} {
+			if err := a.Registry.Register(c); err != nil {
+				return fmt.Errorf("queue metrics: %w", err)
+			}
 		}
 	}
 	o := a.opsOptions()
