@@ -266,17 +266,17 @@ type compose struct {
 }
 
 type composeService struct {
-	Image           string                       `json:"image"`
-	Build           *struct {
+	Image string `json:"image"`
+	Build *struct {
 		Context    string `json:"context"`
 		Dockerfile string `json:"dockerfile"`
 	} `json:"build"`
-	Command         []string                     `json:"command"`
-	Environment     map[string]string            `json:"environment"`
-	Restart         string                       `json:"restart"`
-	Ports           []string                     `json:"ports"`
-	Volumes         []string                     `json:"volumes"`
-	StopGracePeriod string                       `json:"stop_grace_period"`
+	Command         []string          `json:"command"`
+	Environment     map[string]string `json:"environment"`
+	Restart         string            `json:"restart"`
+	Ports           []string          `json:"ports"`
+	Volumes         []string          `json:"volumes"`
+	StopGracePeriod string            `json:"stop_grace_period"`
 	DependsOn       map[string]struct {
 		Condition string `json:"condition"`
 	} `json:"depends_on"`
