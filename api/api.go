@@ -56,6 +56,8 @@ type API struct {
 	queue     *tasks.Enqueuer
 	log       *slog.Logger
 	auth      *workspace.Authenticator
+	// openapi is the document /openapi.json serves.
+	openapi []byte
 	accepted  *prometheus.CounterVec
 }
 
@@ -82,8 +84,12 @@ func New(opts Options) (*API, error) {
 			return nil, err
 		}
 	}
+	doc, err := OpenAPI()
+	if err != nil {
+		return nil, err
+	}
 	return &API{opts: opts, ledger: opts.Ledger, ws: opts.Workspaces, webhooks: opts.Webhooks, giftcards: opts.GiftCards, queue: opts.Enqueuer,
-		log: opts.Logger, accepted: accepted, auth: opts.Auth}, nil
+		log: opts.Logger, accepted: accepted, auth: opts.Auth, openapi: doc}, nil
 }
 
 // bind decodes a JSON body of at most limit bytes into v, answering the 4xx

@@ -31,7 +31,18 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.Main(m, "api", &db))
+	os.Exit(testenv.Main(m, "api", &db, func() int {
+		// Every response the package's tests drew from the shared stack
+		// must match the OpenAPI document.
+		if stack == nil {
+			return 0
+		}
+		violations := stack.SpecViolations()
+		for _, v := range violations {
+			fmt.Fprintln(os.Stderr, "a response does not match openapi.yaml:", v)
+		}
+		return len(violations)
+	}))
 }
 
 // getStack starts the package's shared stack (API and worker) once.
@@ -58,7 +69,10 @@ func newServer(t *testing.T, redis asynq.RedisClientOpt, o teststack.Options) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		s.Stop()
+		s.CheckSpec(t)
+	})
 	return s.URL
 }
 
@@ -476,6 +490,7 @@ func TestPostgresDownIs503(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer down.CheckSpec(t)
 	defer down.Stop()
 	ts := struct{ URL string }{down.URL}
 	for _, path := range []string{"/v1/workspace", "/readyz"} {
@@ -517,6 +532,7 @@ func TestReadOnlyPostgresIs503(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ro.CheckSpec(t)
 	defer ro.Stop()
 	r := call(t, ro.URL, "POST", "/v1/consumers", p.key, map[string]any{"externalId": "read-only"})
 	if r.status != 503 || r.header.Get("Retry-After") == "" {

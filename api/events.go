@@ -69,6 +69,9 @@ func (a *API) redeliverEvent(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	if ids == nil {
+		ids = []string{} // none subscribed: an empty list, not null
+	}
 	a.queue.Deliveries(c, ids)
 	c.JSON(http.StatusAccepted, gin.H{"eventId": c.Param("id"), "deliveries": ids})
 }

@@ -7,8 +7,10 @@ import (
 )
 
 // Routes mounts the native API on the server, readable top to bottom as its
-// table of contents.
+// table of contents; openapi.yaml describes every route.
 func (a *API) Routes(s *server.Server) {
+	docsRoutes(s.Engine, a.openapi)
+
 	admin := s.Engine.Group("/admin/v1", server.RequireAdmin(a.opts.AdminToken, false), server.ValidParams(server.Abort))
 	admin.POST("/workspaces", a.adminCreateWorkspace)
 	admin.POST("/workspaces/:id/fundings", a.adminFund)

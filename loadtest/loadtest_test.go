@@ -29,7 +29,10 @@ func stack(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		s.Stop()
+		s.CheckSpec(t) // every answer the load test drew matches openapi.yaml
+	})
 	return s.URL
 }
 

@@ -96,8 +96,10 @@ func (d *Database) Drop() {
 	}
 }
 
-// Main runs a package's tests with one fresh database for the package.
-func Main(m *testing.M, prefix string, db **Database) int {
+// Main runs a package's tests with one fresh database for the package;
+// each after check runs once the tests pass, and fails the run when it
+// returns non-zero.
+func Main(m *testing.M, prefix string, db **Database, after ...func() int) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	d, err := NewDatabase(ctx, prefix)
 	cancel()
@@ -107,7 +109,13 @@ func Main(m *testing.M, prefix string, db **Database) int {
 	}
 	*db = d
 	defer d.Drop()
-	return m.Run()
+	code := m.Run()
+	for _, check := range after {
+		if code == 0 && check() != 0 {
+			code = 1
+		}
+	}
+	return code
 }
 
 // RedisOptions addresses one Redis database index of the test server.

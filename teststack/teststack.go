@@ -47,6 +47,8 @@ type Stack struct {
 	App   *app.App
 	Admin *client.Client
 	stop  func()
+	// spec validates the native API's responses against its document.
+	spec *specCheck
 }
 
 // New starts a stack over pool and the Redis database redis; Stop ends it.
@@ -93,7 +95,13 @@ func New(pool *pgxpool.Pool, redis asynq.RedisConnOpt, o Options) (*Stack, error
 		a.Close()
 		return nil, err
 	}
-	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: h}}
+	spec, err := newSpecCheck()
+	if err != nil {
+		ln.Close()
+		a.Close()
+		return nil, err
+	}
+	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: spec.wrap(h)}}
 	ts.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	a.Background(ctx)
@@ -110,7 +118,7 @@ func New(pool *pgxpool.Pool, redis asynq.RedisConnOpt, o Options) (*Stack, error
 		}
 		go func() { w.Run(ctx); close(done) }()
 	}
-	return &Stack{URL: ts.URL, App: a, Admin: client.New(ts.URL, AdminToken, 8), stop: func() {
+	return &Stack{URL: ts.URL, App: a, Admin: client.New(ts.URL, AdminToken, 8), spec: spec, stop: func() {
 		cancel()
 		<-done
 		ts.Close()
@@ -146,6 +154,9 @@ func Start(t testing.TB, pool *pgxpool.Pool, redisDB int, o Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		s.Stop()
+		s.CheckSpec(t)
+	})
 	return s
 }
