@@ -57,8 +57,8 @@ type API struct {
 	log       *slog.Logger
 	auth      *workspace.Authenticator
 	// openapi is the document /openapi.json serves.
-	openapi []byte
-	accepted  *prometheus.CounterVec
+	openapi  []byte
+	accepted *prometheus.CounterVec
 }
 
 // New builds the API; Routes mounts it.
