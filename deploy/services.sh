@@ -2,7 +2,10 @@
 # Makes sure PostgreSQL and Redis answer on localhost, as Orbt and its tests
 # need: starts them when installed but stopped; installs them with apt-get
 # when absent and running as root; otherwise says exactly what to install.
-# With --with-test-tools (make test) it also installs Chromium.
+# With --with-test-tools (make test) it also installs Chromium, and the
+# Redis and PostgreSQL server programs the scale tests run on loopback of
+# their own (redis-server, its --sentinel mode and redis-cli; initdb and
+# pg_basebackup) when Postgres or Redis answers but runs elsewhere.
 set -euo pipefail
 
 PG_PORT=5432
@@ -106,6 +109,32 @@ ensure_chromium() {
   apt-get install -y -qq --no-install-recommends chromium >/dev/null
 }
 
+# The scale tests start Redis masters, replicas, sentinels and cluster
+# nodes, and a Postgres primary with a pg_basebackup replica, of their own.
+ensure_server_programs() {
+  local missing=""
+  command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || missing="$missing redis-server"
+  ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || missing="$missing postgresql"
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    log "the scale tests need the server programs of:$missing. Install them with:"
+    log "  sudo apt-get update && sudo apt-get install -y$missing"
+    return 0
+  fi
+  # A PostgreSQL already answering here is the one to keep: install the
+  # programs without making a second cluster.
+  if [[ "$missing" == *postgresql* ]] && port_open "$PG_PORT"; then
+    mkdir -p /etc/postgresql-common
+    grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf ||
+      echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf
+  fi
+  log "installing$missing with apt-get (for the scale tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq $missing >/dev/null
+}
+
 if [ "${1:-}" = "--with-test-tools" ]; then
   ensure_chromium
 fi
@@ -115,5 +144,8 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 if [ -z "${REDIS_URL:-}" ]; then
   ensure_redis
+fi
+if [ "${1:-}" = "--with-test-tools" ]; then
+  ensure_server_programs
 fi
 log "PostgreSQL and Redis are up"
