@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,26 +41,8 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, "main", &db))
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startWorker runs `orbt worker` as a process of its own.
-func startWorker(t *testing.T, env []string, out *syncBuffer) *exec.Cmd {
+func startWorker(t *testing.T, env []string, out *testenv.SyncBuffer) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "worker")
 	cmd.Env = append(os.Environ(), append(env, runAsOrbt+"=1")...)
@@ -91,7 +71,7 @@ func TestWorkerKilledMidRedemptionBuysOneCard(t *testing.T) {
 	env := []string{"DATABASE_URL=" + db.URL, fmt.Sprintf("REDIS_URL=redis://%s/%d", redis.Addr, redisDB),
 		"ORBT_DATA_KEY=" + base64.StdEncoding.EncodeToString(key), "ORBT_PROVIDER_TIMEOUT=4s", "ORBT_RELAY_AFTER=1s",
 		"ORBT_PROVIDER_RETRY_DELAY=50ms"}
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	worker := startWorker(t, env, &logs)
 
 	// A partner, a consumer with 50.00, and the slow sandbox brand, whose

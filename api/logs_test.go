@@ -1,12 +1,10 @@
 package api_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/orbt/orbt/app"
@@ -17,31 +15,13 @@ import (
 	"github.com/orbt/orbt/teststack"
 )
 
-// syncBuffer is a log destination several goroutines write.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Every request leaves one JSON access line naming its route, status,
 // request id and, once known, its workspace, key and transaction; no line
 // holds a key, the admin token, a signing secret or a consumer link's
 // token, though each was sent or answered.
 func TestLogsNameTheRequestAndNoSecret(t *testing.T) {
 	getStack(t) // its worker applies what this API accepts
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	log, err := logging.New(&out, logging.FormatJSON, "debug")
 	if err != nil {
 		t.Fatal(err)

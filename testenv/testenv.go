@@ -4,12 +4,14 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,4 +153,23 @@ func UnreachablePool() (*pgxpool.Pool, error) {
 // AsynqRedis is the asynq form of a Redis database's options.
 func AsynqRedis(o redis.Options) asynq.RedisClientOpt {
 	return asynq.RedisClientOpt{Addr: o.Addr, DB: o.DB}
+}
+
+// SyncBuffer collects output that several goroutines (or a process's
+// pipes) write at once: a test's log, a child process's output.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
