@@ -108,7 +108,7 @@ cat <<MSG
 
 Orbt is running (orbt dev, pid $(cat "$state/dev.pid"), log $state/dev.log).
 
-  API            $base
+  API            $base   (reference: $base/docs, OpenAPI 3.1: $base/openapi.json)
   Demo API key   $key
   Workspace      $workspace   (funded with 100000000 USD minor units; sandbox gift card brands enabled)
   Console        $console_line
