@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/logging"
@@ -20,18 +21,21 @@ import (
 // holds a key, the admin token, a signing secret or a consumer link's
 // token, though each was sent or answered.
 func TestLogsNameTheRequestAndNoSecret(t *testing.T) {
-	getStack(t) // its worker applies what this API accepts
+	shared := getStack(t) // its worker applies what this API accepts
 	var out testenv.SyncBuffer
 	log, err := logging.New(&out, logging.FormatJSON, "debug")
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := newServer(t, testenv.AsynqRedis(testenv.RedisOptions(redisDB)), teststack.Options{Logger: log})
+	// The shared worker seals the card code: this process opens it with the same key.
+	base := newServer(t, testenv.AsynqRedis(testenv.RedisOptions(redisDB)), teststack.Options{Logger: log,
+		Settings: app.Settings{DataKey: shared.App.Settings.DataKey}})
 	created := expect(t, call(t, base, "POST", "/admin/v1/workspaces", adminToken, map[string]any{"name": "logged"}), 201)
 	p := &partner{t: t, base: base, id: created.str("id"), key: created.str("apiKey")}
 	p.fund("log-fund", 1_000)
 	w := p.wallet()
-	txn := expect(t, p.transact("log-credit", "credit", w, 100), 202)
+	txn := expect(t, p.transact("log-credit", "credit", w, 900), 202)
+	p.await(txn.str("id"))
 	consumer := expect(t, p.call("GET", "/v1/wallets/"+w, nil), 200).str("consumerId")
 	link := expect(t, p.call("POST", "/v1/consumers/"+consumer+"/links", map[string]any{}), 201).str("url")
 	res, err := http.Get(link)
@@ -40,9 +44,22 @@ func TestLogsNameTheRequestAndNoSecret(t *testing.T) {
 	}
 	res.Body.Close()
 	call(t, base, "GET", "/v1/workspace", "key_not_a_real_one_"+store.Token(8), nil)
+	endpoint := expect(t, p.call("POST", "/v1/webhook-endpoints",
+		map[string]any{"url": "http://127.0.0.1:1/hook", "events": []string{"transaction.completed"}}), 201)
+	p.enableBrands("sandbox-coffee")
+	redemption := expect(t, p.call("POST", "/v1/redemptions", map[string]any{"referenceId": "log-redeem",
+		"walletId": w, "brandId": "sandbox-coffee", "amount": 500}), 202)
+	var card response
+	for deadline := time.Now().Add(10 * time.Second); card.str("code") == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		card = expect(t, p.call("GET", "/v1/redemptions/"+redemption.str("id"), nil), 200)
+	}
+	if card.str("code") == "" {
+		t.Fatalf("no card code: %s", card.raw)
+	}
 
 	secrets := map[string]string{"API key": p.key, "admin token": adminToken,
-		"signing secret": created.str("signingSecret"), "link token": link[strings.LastIndex(link, "/")+1:]}
+		"signing secret": created.str("signingSecret"), "link token": link[strings.LastIndex(link, "/")+1:],
+		"webhook secret": endpoint.str("secret"), "card code": card.str("code"), "card pin": card.str("pin")}
 	var access []map[string]any
 	for line := range strings.Lines(out.String()) {
 		for what, secret := range secrets {

@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -83,5 +85,37 @@ func TestRateLimitsRedisDown(t *testing.T) {
 		if r.header.Get("RateLimit-Limit") != "" {
 			t.Errorf("RateLimit headers without Redis: %v", r.header)
 		}
+	}
+}
+
+// A Redis that takes connections and never answers (a partition, a stalled
+// failover) costs a request the limiter's short budget, not the Redis
+// client's read timeout (3 s), and the writes are still accepted.
+func TestRateLimitsRedisHangs(t *testing.T) {
+	getStack(t) // its relay applies what this API accepts
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c) // reads every command, answers none
+		}
+	}()
+	hung := asynq.RedisClientOpt{Addr: ln.Addr().String()}
+	base := newServer(t, hung, teststack.Options{Settings: app.Settings{RateLimits: server.RateLimits{Read: 100, Write: 100}}})
+	p := newPartner(t, base, 1_000)
+	w := p.wallet()
+	start := time.Now()
+	expect(t, p.transact("rl-redis-hangs", "credit", w, 10), 202)
+	// The limiter's 200 ms and the enqueuer's 500 ms, with room for a slow
+	// machine; a client ignoring its context would take 3 s for each.
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("a credit took %s with Redis hanging", took)
 	}
 }

@@ -6,7 +6,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -100,9 +99,9 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	rc, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil, errors.New("redis: unsupported connection type")
+	rc, err := newRedisClient(redisOpt)
+	if err != nil {
+		return nil, err
 	}
 	sealer, err := seal.NewSealer(s.DataKey)
 	if err != nil {
@@ -194,7 +193,7 @@ func newReads(pool *pgxpool.Pool, s Settings, reg prometheus.Registerer) (*store
 	})
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "orbt_database_replica_lag_seconds",
-		Help: "The read replica's lag behind the primary at the last check (to within a second); -1 when unknown or there is no replica.",
+		Help: "The read replica's lag behind the primary at the last check (to within a second; a lower bound past 10 minutes); -1 when it did not answer or there is no replica.",
 	}, func() float64 {
 		if d, ok := reads.Lag(); ok {
 			return d.Seconds()

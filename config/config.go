@@ -108,8 +108,9 @@ func Load() (Config, error) {
 	if cfg.ProviderTimeout <= 0 || cfg.ProviderRetryDelay <= 0 {
 		return Config{}, fmt.Errorf("config: ORBT_PROVIDER_TIMEOUT and ORBT_PROVIDER_RETRY_DELAY must be positive")
 	}
-	if cfg.ReadMaxLag < store.ReadsCheckInterval {
-		return Config{}, fmt.Errorf("config: ORBT_READ_MAX_LAG must be at least %s (the lag is measured each second)", store.ReadsCheckInterval)
+	// Under steady writes the lag measures about one check interval.
+	if cfg.ReadMaxLag < 2*store.ReadsCheckInterval {
+		return Config{}, fmt.Errorf("config: ORBT_READ_MAX_LAG must be at least %s (the lag is measured each second)", 2*store.ReadsCheckInterval)
 	}
 	if cfg.RateLimitRead < 0 || cfg.RateLimitWrite < 0 {
 		return Config{}, fmt.Errorf("config: ORBT_RATE_LIMIT_READ and ORBT_RATE_LIMIT_WRITE must be 0 (off) or more")

@@ -18,7 +18,9 @@ func TestParseRedisURL(t *testing.T) {
 		f.SentinelPassword != "sentinel-pw" || f.Password != "master-pw" || f.DB != 2 || f.DialTimeout != 2*time.Second || f.TLSConfig != nil {
 		t.Errorf("sentinel: %+v", got)
 	}
-	if got, err = ParseRedisURL("rediss-sentinel://s1:26379?master=orbt"); err != nil || got.(asynq.RedisFailoverClientOpt).TLSConfig == nil {
+	// With TLS each host's own name is checked, not the first sentinel's.
+	if got, err = ParseRedisURL("rediss-sentinel://s1:26379,s2:26379?master=orbt"); err != nil ||
+		got.(asynq.RedisFailoverClientOpt).TLSConfig == nil || got.(asynq.RedisFailoverClientOpt).TLSConfig.ServerName != "" {
 		t.Errorf("rediss-sentinel: %+v %v", got, err)
 	}
 
@@ -31,8 +33,9 @@ func TestParseRedisURL(t *testing.T) {
 		t.Errorf("cluster: %+v", got)
 	}
 
-	got, err = ParseRedisURL("redis://:pw@127.0.0.1:6380/3")
-	if o, ok := got.(asynq.RedisClientOpt); err != nil || !ok || o.Addr != "127.0.0.1:6380" || o.DB != 3 || o.Password != "pw" {
+	got, err = ParseRedisURL("redis://orbt:pw@127.0.0.1:6380/3?pool_size=7&dial_timeout=2s")
+	if o, ok := got.(asynq.RedisClientOpt); err != nil || !ok || o.Addr != "127.0.0.1:6380" || o.DB != 3 || o.Username != "orbt" ||
+		o.Password != "pw" || o.PoolSize != 7 || o.DialTimeout != 2*time.Second {
 		t.Errorf("redis: %+v %v", got, err)
 	}
 

@@ -287,9 +287,11 @@ func (l *Ledger) Transactions(ctx context.Context, workspaceID string, f Transac
 			AND q.lane_account_id IN (SELECT id FROM ledger_accounts WHERE workspace_id = $1 AND kind = 'partner')`
 	}
 	// A lookup by referenceId is how a partner learns whether a request
-	// it is unsure of was taken: the primary answers it, never a replica.
+	// it is unsure of was taken, and a batch's items are read right after
+	// its batch.completed (its failed rows to send again): the primary
+	// answers both, never a replica that may not have them yet.
 	var q store.Reader = l.reads
-	if f.ReferenceID != "" {
+	if f.ReferenceID != "" || f.BatchID != "" {
 		q = l.pool
 	}
 	list, err := store.List(ctx, q, collectTransaction, `SELECT `+transactionColumns+` FROM `+from+`

@@ -39,11 +39,30 @@ func TestReadReplica(t *testing.T) {
 		t.Fatalf("the replica is not in recovery: %v", err)
 	}
 
-	const maxLag = 2 * time.Second
+	// A process starting while its replica is behind must not trust it,
+	// however little time it has had to measure the lag.
+	waitFor(t, "the schema on the replica", 10*time.Second, func() error {
+		return replicaPool.QueryRow(ctx, `SELECT count(*) FROM workspaces`).Scan(new(int))
+	})
+	if _, err := replicaPool.Exec(ctx, `SELECT pg_wal_replay_pause()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := primaryPool.Exec(ctx, `CREATE TABLE lag_marker (x int)`); err != nil {
+		t.Fatal(err)
+	}
+	const maxLag = 3 * time.Second
 	queue := redisServer(t, "redis")
 	stack := teststack.Start(t, primaryPool, -1, teststack.Options{Redis: asynq.RedisClientOpt{Addr: queue.addr},
 		Settings: app.Settings{ReadReplica: replicaPool, ReadMaxLag: maxLag}})
 	reads := stack.App.Reads
+	for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if reads.OnReplica() {
+			t.Fatal("reads went to a replica paused behind the primary as the process started")
+		}
+	}
+	if _, err := replicaPool.Exec(ctx, `SELECT pg_wal_replay_resume()`); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "reads on the replica", 10*time.Second, errUnless(reads.OnReplica, "reads on the primary"))
 
 	var ws struct{ ID, APIKey string }

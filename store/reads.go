@@ -78,8 +78,12 @@ func (r *Reads) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, e
 // its recovery), the primary: a read is safe to run twice.
 func List[T any](ctx context.Context, q Reader, scan pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
 	r, ok := q.(*Reads)
-	if !ok || !r.OnReplica() {
+	if !ok {
 		return collect(ctx, q, scan, sql, args)
+	}
+	if !r.OnReplica() {
+		r.count("primary")
+		return collect(ctx, r.primary, scan, sql, args)
 	}
 	list, err := collect(ctx, r.replica, scan, sql, args)
 	if err == nil {
@@ -143,8 +147,8 @@ func (r *Reads) Watch(ctx context.Context, log *slog.Logger) {
 	t := time.NewTicker(ReadsCheckInterval)
 	defer t.Stop()
 	for {
-		lag, err := r.check(ctx)
-		fit := err == nil && lag <= r.maxLag
+		lag, exact, err := r.check(ctx)
+		fit := err == nil && exact && lag <= r.maxLag
 		if err != nil {
 			r.lagNanos.Store(-1)
 		} else {
@@ -169,33 +173,39 @@ func (r *Reads) Watch(ctx context.Context, log *slog.Logger) {
 // recovery: a primary, whose reads would not be checked for lag.
 var errNotReplica = errors.New("the read database is not a streaming replica")
 
-// check samples the primary's WAL position and measures the replica's lag.
-func (r *Reads) check(ctx context.Context) (time.Duration, error) {
+// lagHistory is how far back the primary's positions are kept: the
+// longest lag measured exactly (beyond it, a lower bound).
+const lagHistory = 10 * time.Minute
+
+// check samples the primary's WAL position and measures the replica's lag:
+// exact when the replica has replayed one of the samples kept, otherwise a
+// lower bound (the age of the oldest sample), which is never fit, even
+// when it is small, as it is at a process's start.
+func (r *Reads) check(ctx context.Context) (lag time.Duration, exact bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, ReadsCheckInterval)
 	defer cancel()
 	var primaryLSN int64
 	if err := r.primary.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - '0/0')::bigint`).Scan(&primaryLSN); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	now := time.Now()
 	var replayed *int64
 	if err := r.replica.QueryRow(ctx, `SELECT (pg_last_wal_replay_lsn() - '0/0')::bigint`).Scan(&replayed); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if replayed == nil {
-		return 0, errNotReplica
+		return 0, false, errNotReplica
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.samples = append(r.samples, walSample{lsn: primaryLSN, at: now})
-	// Samples older than the bound only say the lag is past it.
-	for len(r.samples) > 1 && now.Sub(r.samples[1].at) > r.maxLag+2*ReadsCheckInterval {
+	for len(r.samples) > 1 && now.Sub(r.samples[0].at) > lagHistory {
 		r.samples = r.samples[1:]
 	}
 	for i := len(r.samples) - 1; i >= 0; i-- {
 		if r.samples[i].lsn <= *replayed {
-			return now.Sub(r.samples[i].at), nil
+			return now.Sub(r.samples[i].at), true, nil
 		}
 	}
-	return now.Sub(r.samples[0].at) + ReadsCheckInterval, nil
+	return now.Sub(r.samples[0].at), false, nil
 }
