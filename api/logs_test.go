@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -97,7 +98,8 @@ func TestLogsNameTheRequestAndNoSecret(t *testing.T) {
 // listener keeps the probes only, the ops listener serves everything ops.
 func TestOpsListenApart(t *testing.T) {
 	a, err := app.New(db.Pool, testenv.AsynqRedis(testenv.RedisOptions(redisDB)),
-		app.Settings{AdminToken: adminToken, DataKey: store.RandomBytes(seal.DataKeySize), PublicURL: "http://localhost"}, nil, nil)
+		app.Settings{AdminToken: adminToken, DataKey: store.RandomBytes(seal.DataKeySize), PublicURL: "http://localhost"},
+		nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

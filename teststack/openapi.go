@@ -17,10 +17,15 @@ import (
 	"github.com/orbt/orbt/api"
 )
 
-// specCheck validates every response of the native API a test stack gives
-// against the OpenAPI document /openapi.json serves, so each test that
-// drives the API also proves the document describes what the API does.
-// It records what does not match; it never changes a response.
+// specCheck holds every exchange with the native API a test stack has to
+// the OpenAPI document /openapi.json serves, so each test that drives the
+// API also proves the document describes what the API does: every
+// response must match its schema, and a request the document refuses must
+// not be taken (2xx): the document is never stricter than the handlers.
+// (The other way cannot be held: the handlers also refuse what no schema
+// says, as a cursor they did not issue, a currency ISO 4217 does not
+// list, a wallet that does not exist.) It records what does not match;
+// it never changes a response.
 type specCheck struct {
 	router routers.Router
 	mu     sync.Mutex
@@ -94,11 +99,18 @@ func (s *specCheck) wrap(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r) // not a documented route (the other surfaces)
 			return
 		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, requestBodyMax))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
 		rec := &recorder{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
+		s.checkRequest(r, body, route, params, rec)
 		in := &openapi3filter.ResponseValidationInput{
 			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route},
 			Status:                 rec.status,
@@ -107,14 +119,33 @@ func (s *specCheck) wrap(h http.Handler) http.Handler {
 			Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
 		}
 		if err := openapi3filter.ValidateResponse(r.Context(), in); err != nil {
-			s.mu.Lock()
-			if len(s.violations) < violationsMax {
-				s.violations = append(s.violations, fmt.Sprintf("%s %s → %d: %v\n  body: %.300s",
-					r.Method, r.URL.Path, rec.status, err, rec.body.String()))
-			}
-			s.mu.Unlock()
+			s.record(fmt.Sprintf("%s %s → %d: %v\n  body: %.300s", r.Method, r.URL.Path, rec.status, err, rec.body.String()))
 		}
 	})
+}
+
+// requestBodyMax is the most of a request body kept for checking (the
+// API's largest, a bulk payout, is 8 MiB).
+const requestBodyMax = 9 << 20
+
+// checkRequest holds a request to the document, by what the API answered.
+func (s *specCheck) checkRequest(r *http.Request, body []byte, route *routers.Route, params map[string]string, rec *recorder) {
+	req := r.Clone(context.Background())
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	err := openapi3filter.ValidateRequest(req.Context(), &openapi3filter.RequestValidationInput{Request: req, PathParams: params,
+		Route: route, Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true}})
+	if err != nil && rec.status/100 == 2 {
+		s.record(fmt.Sprintf("%s %s: the document refuses a request the API took (%d): %v\n  request: %.300s",
+			r.Method, r.URL.RequestURI(), rec.status, err, body))
+	}
+}
+
+func (s *specCheck) record(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.violations) < violationsMax {
+		s.violations = append(s.violations, v)
+	}
 }
 
 // SpecViolations are the responses of the stack's native API that did not
