@@ -69,10 +69,7 @@ func newServer(t *testing.T, redis asynq.RedisClientOpt, o teststack.Options) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		s.Stop()
-		s.CheckSpec(t)
-	})
+	s.StopWithTest(t)
 	return s.URL
 }
 

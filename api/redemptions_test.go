@@ -270,10 +270,7 @@ func TestUnavailableProviderReleasesTheHold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		down.Stop()
-		down.CheckSpec(t)
-	})
+	down.StopWithTest(t)
 	p, w := newRedeemer(t, down.URL, 100_000, 5_000, giftcard.BrandSandboxCoffee)
 	r := p.redeem(store.NewID("order"), w, giftcard.BrandSandboxCoffee, 1_000)
 	if r.str("status") != "failed" || r.str("failureReason") != "provider_unavailable" {

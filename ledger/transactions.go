@@ -290,11 +290,11 @@ func (l *Ledger) Transactions(ctx context.Context, workspaceID string, f Transac
 	// it is unsure of was taken, and a batch's items are read right after
 	// its batch.completed (its failed rows to send again): the primary
 	// answers both, never a replica that may not have them yet.
-	var q store.Reader = l.reads
+	reads := l.reads
 	if f.ReferenceID != "" || f.BatchID != "" {
-		q = l.pool
+		reads = reads.Primary()
 	}
-	list, err := store.List(ctx, q, collectTransaction, `SELECT `+transactionColumns+` FROM `+from+`
+	list, err := store.List(ctx, reads, collectTransaction, `SELECT `+transactionColumns+` FROM `+from+`
 		WHERE t.workspace_id = $1
 		  AND ($2 = '' OR t.wallet_id = $2)
 		  AND ($3 = '' OR t.status = $3)

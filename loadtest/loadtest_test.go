@@ -29,10 +29,7 @@ func stack(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		s.Stop()
-		s.CheckSpec(t) // every answer the load test drew matches openapi.yaml
-	})
+	s.StopWithTest(t) // every answer the load test drew matches openapi.yaml
 	return s.URL
 }
 

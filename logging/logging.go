@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -46,7 +47,7 @@ func New(w io.Writer, format, level string) (*slog.Logger, error) {
 }
 
 // Handler wraps h so that each line logged with a context carries the ids
-// the context holds (With, Start and Add put them there).
+// the context holds (Start and Add put them there).
 func Handler(h slog.Handler) slog.Handler { return contextHandler{h} }
 
 type contextHandler struct{ slog.Handler }
@@ -71,26 +72,20 @@ type fieldsKey struct{}
 // fields are the ids of one request or task; Add may grow them while the
 // request runs (after authentication, say), so they are guarded.
 type fields struct {
-	parent *fields
-	mu     sync.Mutex
-	attrs  []slog.Attr
+	mu    sync.Mutex
+	attrs []slog.Attr
 }
 
 func (f *fields) list() []slog.Attr {
-	var out []slog.Attr
-	if f.parent != nil {
-		out = f.parent.list()
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append(out, f.attrs...)
+	return slices.Clone(f.attrs)
 }
 
 // Start returns ctx carrying attrs on every line logged with it, and open
 // to Add: a request or a task begins with it.
 func Start(ctx context.Context, attrs ...slog.Attr) context.Context {
-	parent, _ := ctx.Value(fieldsKey{}).(*fields)
-	return context.WithValue(ctx, fieldsKey{}, &fields{parent: parent, attrs: attrs})
+	return context.WithValue(ctx, fieldsKey{}, &fields{attrs: attrs})
 }
 
 // Add adds attrs to the fields ctx's request or task began with (Start);
@@ -118,7 +113,7 @@ const (
 )
 
 // RedisLogger routes go-redis's own messages (a dial that failed, a
-// sentinel's new master) into log: redis.SetLogger(logging.RedisLogger(log)).
+// sentinel's new master) into log: redis.SetLogger(logging.RedisLogger{Log: log}).
 type RedisLogger struct{ Log *slog.Logger }
 
 // Printf is go-redis's logging interface.

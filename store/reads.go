@@ -26,7 +26,9 @@ import (
 type Reads struct {
 	primary *pgxpool.Pool
 	replica *pgxpool.Pool
-	maxLag  time.Duration
+	// primaryOnly reads the primary alone, uncounted (Primary).
+	primaryOnly *Reads
+	maxLag      time.Duration
 	// onReplica is whether the last check found the replica fit to read.
 	onReplica atomic.Bool
 	// lagNanos is the lag the last check measured (-1: unknown).
@@ -43,11 +45,6 @@ type walSample struct {
 	at  time.Time
 }
 
-// Reader runs a query that returns rows: a pool, or Reads.
-type Reader interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // ReadsCheckInterval is how often Watch measures the replica.
 const ReadsCheckInterval = time.Second
 
@@ -55,32 +52,20 @@ const ReadsCheckInterval = time.Second
 // while it lags at most maxLag. served, when set, is told where each read
 // went. Until Watch's first check the reads stay on the primary.
 func NewReads(primary, replica *pgxpool.Pool, maxLag time.Duration, served func(target string)) *Reads {
-	r := &Reads{primary: primary, replica: replica, maxLag: maxLag, served: served}
+	r := &Reads{primary: primary, replica: replica, maxLag: maxLag, served: served, primaryOnly: &Reads{primary: primary}}
 	r.lagNanos.Store(-1)
 	return r
 }
 
-// Query runs a read that may lag on the replica when it is fit, and on the
-// primary otherwise. List, which reads the rows too, also falls back to
-// the primary when the replica fails mid-read.
-func (r *Reads) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if r.OnReplica() {
-		r.count("replica")
-		return r.replica.Query(ctx, sql, args...)
-	}
-	r.count("primary")
-	return r.primary.Query(ctx, sql, args...)
-}
+// Primary is r reading the primary alone: for a list that must see the
+// latest write (a lookup by referenceId after an unsure request, say).
+func (r *Reads) Primary() *Reads { return r.primaryOnly }
 
-// List runs a query and collects its rows with scan. Through Reads it
-// reads the replica when it is fit and, when the replica fails (it went
-// away since the last check, or cancelled the query for a conflict with
-// its recovery), the primary: a read is safe to run twice.
-func List[T any](ctx context.Context, q Reader, scan pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
-	r, ok := q.(*Reads)
-	if !ok {
-		return collect(ctx, q, scan, sql, args)
-	}
+// List runs a query and collects its rows with scan: on the replica when
+// it is fit and, when the replica fails (it went away since the last
+// check, or cancelled the query for a conflict with its recovery), on the
+// primary: a read is safe to run twice.
+func List[T any](ctx context.Context, r *Reads, scan pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
 	if !r.OnReplica() {
 		r.count("primary")
 		return collect(ctx, r.primary, scan, sql, args)
@@ -100,7 +85,7 @@ func List[T any](ctx context.Context, q Reader, scan pgx.RowToFunc[T], sql strin
 	return collect(ctx, r.primary, scan, sql, args)
 }
 
-func collect[T any](ctx context.Context, q Reader, scan pgx.RowToFunc[T], sql string, args []any) ([]T, error) {
+func collect[T any](ctx context.Context, q *pgxpool.Pool, scan pgx.RowToFunc[T], sql string, args []any) ([]T, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err

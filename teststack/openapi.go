@@ -55,7 +55,9 @@ func LoadOpenAPI(ctx context.Context) (*openapi3.T, error) {
 // The reference page is HTML; kin-openapi decodes it as text.
 func init() { openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder) }
 
-func newSpecCheck() (*specCheck, error) {
+// specRouter finds a request's operation in the document, loaded once
+// for all the stacks of a test binary.
+var specRouter = sync.OnceValues(func() (routers.Router, error) {
 	doc, err := LoadOpenAPI(context.Background())
 	if err != nil {
 		return nil, err
@@ -63,6 +65,14 @@ func newSpecCheck() (*specCheck, error) {
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		return nil, fmt.Errorf("openapi router: %w", err)
+	}
+	return router, nil
+})
+
+func newSpecCheck() (*specCheck, error) {
+	router, err := specRouter()
+	if err != nil {
+		return nil, err
 	}
 	return &specCheck{router: router}, nil
 }
@@ -154,6 +164,15 @@ func (s *Stack) SpecViolations() []string {
 	s.spec.mu.Lock()
 	defer s.spec.mu.Unlock()
 	return append([]string(nil), s.spec.violations...)
+}
+
+// StopWithTest stops the stack when the test ends and then fails the test
+// for each exchange that did not match the OpenAPI document.
+func (s *Stack) StopWithTest(t testing.TB) {
+	t.Cleanup(func() {
+		s.Stop()
+		s.CheckSpec(t)
+	})
 }
 
 // CheckSpec fails the test for each response of the stack's native API

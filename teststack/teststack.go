@@ -154,9 +154,6 @@ func Start(t testing.TB, pool *pgxpool.Pool, redisDB int, o Options) *Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		s.Stop()
-		s.CheckSpec(t)
-	})
+	s.StopWithTest(t)
 	return s
 }

@@ -97,11 +97,11 @@ func (s *Store) oneConsumer(ctx context.Context, workspaceID, column string, val
 func (s *Store) Consumers(ctx context.Context, workspaceID, externalID, cursor string, limit int) ([]Consumer, error) {
 	// A lookup by externalId follows a create (a 409 consumer_exists, say):
 	// the primary answers it, never a replica that may not have the row yet.
-	var q store.Reader = s.reads
+	reads := s.reads
 	if externalID != "" {
-		q = s.pool
+		reads = reads.Primary()
 	}
-	return s.listConsumers(ctx, q, `WHERE workspace_id = $1 AND ($2 = '' OR external_id = $2) AND ($3 = '' OR id < $3)
+	return s.listConsumers(ctx, reads, `WHERE workspace_id = $1 AND ($2 = '' OR external_id = $2) AND ($3 = '' OR id < $3)
 		ORDER BY id DESC LIMIT $4`, workspaceID, externalID, cursor, limit)
 }
 
@@ -114,8 +114,8 @@ func (s *Store) SearchConsumers(ctx context.Context, workspaceID, q string, limi
 }
 
 // listConsumers reads the consumers a WHERE … ORDER BY … LIMIT clause picks.
-func (s *Store) listConsumers(ctx context.Context, q store.Reader, clauses string, args ...any) ([]Consumer, error) {
-	list, err := store.List(ctx, q, func(r pgx.CollectableRow) (Consumer, error) { return scanConsumer(r) }, `SELECT `+consumerColumns+` FROM consumers `+clauses, args...)
+func (s *Store) listConsumers(ctx context.Context, reads *store.Reads, clauses string, args ...any) ([]Consumer, error) {
+	list, err := store.List(ctx, reads, func(r pgx.CollectableRow) (Consumer, error) { return scanConsumer(r) }, `SELECT `+consumerColumns+` FROM consumers `+clauses, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list consumers: %w", err)
 	}
