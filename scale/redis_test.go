@@ -17,6 +17,7 @@ import (
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/loadtest"
 	"github.com/orbt/orbt/server"
+	"github.com/orbt/orbt/testproc"
 	"github.com/orbt/orbt/teststack"
 )
 
@@ -35,10 +36,10 @@ func checkLedger(ctx context.Context) error {
 // never replicated, are applied by the relay from Postgres.
 func TestRedisSentinelFailoverLosesNothing(t *testing.T) {
 	const masterName = "orbt"
-	master := redisServer(t, "master")
-	replica := redisServer(t, "replica", "--replicaof", "127.0.0.1", strings.TrimPrefix(master.addr, "127.0.0.1:"))
-	waitFor(t, "replica in sync", 10*time.Second, func() error {
-		info, err := redis.NewClient(&redis.Options{Addr: replica.addr}).Info(context.Background(), "replication").Result()
+	master := testproc.Redis(t, "master")
+	replica := testproc.Redis(t, "replica", "--replicaof", "127.0.0.1", strings.TrimPrefix(master.Addr, "127.0.0.1:"))
+	testproc.WaitFor(t, "replica in sync", 10*time.Second, func() error {
+		info, err := redis.NewClient(&redis.Options{Addr: replica.Addr}).Info(context.Background(), "replication").Result()
 		if err == nil && !strings.Contains(info, "master_link_status:up") {
 			err = errors.New("link down")
 		}
@@ -46,12 +47,12 @@ func TestRedisSentinelFailoverLosesNothing(t *testing.T) {
 	})
 	var sentinels []string
 	for i := range 3 {
-		sentinels = append(sentinels, sentinel(t, fmt.Sprintf("sentinel-%d", i), masterName, master.addr).addr)
+		sentinels = append(sentinels, testproc.Sentinel(t, fmt.Sprintf("sentinel-%d", i), masterName, master.Addr).Addr)
 	}
 	// Each sentinel sees the replica and the two others before the test
 	// relies on them to agree.
 	for _, addr := range sentinels {
-		waitFor(t, "sentinel "+addr+" ready", 20*time.Second, func() error {
+		testproc.WaitFor(t, "sentinel "+addr+" ready", 20*time.Second, func() error {
 			s := redis.NewSentinelClient(&redis.Options{Addr: addr})
 			defer s.Close()
 			ctx := context.Background()
@@ -86,21 +87,21 @@ func TestRedisSentinelFailoverLosesNothing(t *testing.T) {
 		done <- result{r, err}
 	}()
 	time.Sleep(2 * time.Second)
-	master.kill()
+	master.Kill()
 	killedAt := time.Now()
 
 	// The sentinels promote the replica.
 	s := redis.NewSentinelClient(&redis.Options{Addr: sentinels[0]})
 	defer s.Close()
-	waitFor(t, "failover to the replica", 30*time.Second, func() error {
+	testproc.WaitFor(t, "failover to the replica", 30*time.Second, func() error {
 		addr, err := s.GetMasterAddrByName(context.Background(), masterName).Result()
-		if err == nil && strings.Join(addr, ":") != replica.addr {
+		if err == nil && strings.Join(addr, ":") != replica.Addr {
 			err = fmt.Errorf("master is %v", addr)
 		}
 		return err
 	})
 	t.Logf("failover done %s after the kill", time.Since(killedAt).Round(10*time.Millisecond))
-	processedAtFailover := processed(t, replica.addr)
+	processedAtFailover := processed(t, replica.Addr)
 
 	res := <-done
 	if res.err != nil {
@@ -111,7 +112,7 @@ func TestRedisSentinelFailoverLosesNothing(t *testing.T) {
 	}
 	// The queue itself came back: the worker took tasks from the promoted
 	// replica through the sentinels, not only the relay from Postgres.
-	if after := processed(t, replica.addr); after <= processedAtFailover {
+	if after := processed(t, replica.Addr); after <= processedAtFailover {
 		t.Errorf("tasks processed on the promoted replica: %d at the failover, %d after the run", processedAtFailover, after)
 	}
 }
@@ -143,16 +144,16 @@ func processed(t *testing.T, addr string) int {
 func TestRedisCluster(t *testing.T) {
 	var nodes []string
 	for i := range 3 {
-		n := redisServer(t, fmt.Sprintf("node-%d", i), "--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
-		nodes = append(nodes, n.addr)
+		n := testproc.Redis(t, fmt.Sprintf("node-%d", i), "--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
+		nodes = append(nodes, n.Addr)
 	}
-	create := command(t, "cluster-create", "redis-cli", append([]string{"--cluster", "create"},
+	create := testproc.Command(t, "cluster-create", "redis-cli", append([]string{"--cluster", "create"},
 		append(nodes, "--cluster-replicas", "0", "--cluster-yes")...)...)
-	if err := create.cmd.Wait(); err != nil {
+	if err := create.Wait(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v", err)
 	}
 	for _, addr := range nodes {
-		waitFor(t, "cluster ok at "+addr, 20*time.Second, func() error {
+		testproc.WaitFor(t, "cluster ok at "+addr, 20*time.Second, func() error {
 			info, err := redis.NewClient(&redis.Options{Addr: addr}).ClusterInfo(context.Background()).Result()
 			if err == nil && !strings.Contains(info, "cluster_state:ok") {
 				err = errors.New("cluster state not ok")

@@ -15,6 +15,7 @@ import (
 	"github.com/orbt/orbt/client"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/migrations"
+	"github.com/orbt/orbt/testproc"
 	"github.com/orbt/orbt/teststack"
 )
 
@@ -26,14 +27,14 @@ import (
 // primary; and a replica that dies leaves every list answering from the
 // primary.
 func TestReadReplica(t *testing.T) {
-	primary, replica := primaryAndReplica(t)
+	primary, replica := testproc.PrimaryAndReplica(t)
 	ctx := context.Background()
-	runTool(t, "createdb", "-h", "127.0.0.1", "-p", itoa(primary.port), "-U", "postgres", "orbt")
-	primaryPool := primary.pool(t, "orbt")
+	primary.CreateDatabase(t, "orbt")
+	primaryPool := primary.Pool(t, "orbt")
 	if err := migrations.Up(ctx, primaryPool); err != nil {
 		t.Fatal(err)
 	}
-	replicaPool := replica.pool(t, "orbt")
+	replicaPool := replica.Pool(t, "orbt")
 	var inRecovery bool
 	if err := replicaPool.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil || !inRecovery {
 		t.Fatalf("the replica is not in recovery: %v", err)
@@ -41,7 +42,7 @@ func TestReadReplica(t *testing.T) {
 
 	// A process starting while its replica is behind must not trust it,
 	// however little time it has had to measure the lag.
-	waitFor(t, "the schema on the replica", 10*time.Second, func() error {
+	testproc.WaitFor(t, "the schema on the replica", 10*time.Second, func() error {
 		return replicaPool.QueryRow(ctx, `SELECT count(*) FROM workspaces`).Scan(new(int))
 	})
 	if _, err := replicaPool.Exec(ctx, `SELECT pg_wal_replay_pause()`); err != nil {
@@ -51,8 +52,8 @@ func TestReadReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	const maxLag = 3 * time.Second
-	queue := redisServer(t, "redis")
-	stack := teststack.Start(t, primaryPool, -1, teststack.Options{Redis: asynq.RedisClientOpt{Addr: queue.addr},
+	queue := testproc.Redis(t, "redis")
+	stack := teststack.Start(t, primaryPool, -1, teststack.Options{Redis: asynq.RedisClientOpt{Addr: queue.Addr},
 		Settings: app.Settings{ReadReplica: replicaPool, ReadMaxLag: maxLag}})
 	reads := stack.App.Reads
 	for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -63,13 +64,13 @@ func TestReadReplica(t *testing.T) {
 	if _, err := replicaPool.Exec(ctx, `SELECT pg_wal_replay_resume()`); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "reads on the replica", 10*time.Second, errUnless(reads.OnReplica, "reads on the primary"))
+	testproc.WaitFor(t, "reads on the replica", 10*time.Second, errUnless(reads.OnReplica, "reads on the primary"))
 
 	var ws struct{ ID, APIKey string }
 	teststack.OK(t)(stack.Admin.Call(ctx, "POST", "/admin/v1/workspaces", map[string]any{"name": "replica"}, 201, &ws))
 	api := stack.Client(ws.APIKey)
 	first := createConsumer(t, api, "first")
-	waitFor(t, "the first consumer listed", 10*time.Second, errUnless(func() bool { return slices.Contains(consumerIDs(t, api), first) }, "not listed"))
+	testproc.WaitFor(t, "the first consumer listed", 10*time.Second, errUnless(func() bool { return slices.Contains(consumerIDs(t, api), first) }, "not listed"))
 	servedBefore := metric(t, stack, `orbt_database_lagging_reads_total{database="replica"}`)
 	consumerIDs(t, api)
 	if metric(t, stack, `orbt_database_lagging_reads_total{database="replica"}`) <= servedBefore {
@@ -93,7 +94,7 @@ func TestReadReplica(t *testing.T) {
 
 	// Past the bound the reads move to the primary, which shows both.
 	pausedAt := time.Now()
-	waitFor(t, "reads moved to the primary", 10*time.Second, errUnless(func() bool { return !reads.OnReplica() }, "still on the replica"))
+	testproc.WaitFor(t, "reads moved to the primary", 10*time.Second, errUnless(func() bool { return !reads.OnReplica() }, "still on the replica"))
 	t.Logf("reads left the paused replica %s after the pause", time.Since(pausedAt).Round(100*time.Millisecond))
 	if lag := metric(t, stack, "orbt_database_replica_lag_seconds"); lag < maxLag.Seconds() {
 		t.Errorf("lag gauge %.1f s with the replica paused past the %s bound", lag, maxLag)
@@ -106,10 +107,10 @@ func TestReadReplica(t *testing.T) {
 	if _, err := replicaPool.Exec(ctx, `SELECT pg_wal_replay_resume()`); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "reads back on the replica", 10*time.Second, errUnless(reads.OnReplica, "reads on the primary"))
+	testproc.WaitFor(t, "reads back on the replica", 10*time.Second, errUnless(reads.OnReplica, "reads on the primary"))
 
 	// The replica dies: every list answers at once, from the primary.
-	replica.kill()
+	replica.Kill()
 	for _, path := range []string{"/v1/consumers", "/v1/transactions", "/v1/events", "/v1/batches", "/v1/campaigns",
 		"/v1/redemptions", "/v1/webhook-endpoints", "/v1/api-keys"} {
 		teststack.OK(t)(api.Call(ctx, "GET", path, nil, 200, nil))
@@ -117,7 +118,7 @@ func TestReadReplica(t *testing.T) {
 	if ids := consumerIDs(t, api); len(ids) != 2 {
 		t.Fatalf("after the replica died the list shows %v", ids)
 	}
-	waitFor(t, "the dead replica unfit", 10*time.Second, errUnless(func() bool { return !reads.OnReplica() }, "still on the replica"))
+	testproc.WaitFor(t, "the dead replica unfit", 10*time.Second, errUnless(func() bool { return !reads.OnReplica() }, "still on the replica"))
 	if err := ledger.New(primaryPool, nil).CheckInvariants(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -140,8 +141,6 @@ func consumerIDs(t *testing.T, api *client.Client) []string {
 	}
 	return ids
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // errUnless is a waitFor check passing when ok does.
 func errUnless(ok func() bool, otherwise string) func() error {
