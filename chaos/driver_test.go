@@ -1,0 +1,295 @@
+package chaos_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orbt/orbt/client"
+)
+
+// partner is one workspace of a scenario, driven through the public API
+// as a partner drives it.
+type partner struct {
+	id, key string
+	wallets []string
+	// endpointID is its webhook endpoint at the scenario's receiver, if any.
+	endpointID string
+}
+
+// newPartner makes a workspace through the admin API, subscribes it to
+// every event at the receiver (when there is one: before any money moves,
+// so every event it has is one the receiver must get), funds it with
+// funds minor units of USD and opens wallets wallets with one batch.
+func newPartner(t *testing.T, ctx context.Context, s *system, tr *traffic, name string, rcv *receiver, funds int64, wallets int) *partner {
+	t.Helper()
+	var ws struct{ ID, APIKey string }
+	mustCall(t, ctx, s.admin(), "POST", "/admin/v1/workspaces", map[string]any{"name": name}, 201, &ws)
+	p := &partner{id: ws.ID, key: ws.APIKey}
+	api := client.New(s.liveAPI(0).base, p.key, 4)
+	if rcv != nil {
+		var e struct{ ID, Secret string }
+		mustCall(t, ctx, api, "POST", "/v1/webhook-endpoints", map[string]any{"url": rcv.url(p.id),
+			"events": []string{"transaction.completed", "transaction.failed", "batch.completed", "redemption.completed", "redemption.failed"}},
+			201, &e)
+		p.endpointID = e.ID
+		rcv.subscribe(p.id, e.Secret)
+	}
+	res, err := s.admin().Do(ctx, "POST", "/admin/v1/workspaces/"+p.id+"/fundings",
+		map[string]any{"referenceId": name + "-funding", "currency": "USD", "amount": funds}, http.Header{"Prefer": {"wait=30"}})
+	if err != nil || res.Status != 200 {
+		t.Fatalf("fund %s: %v %+v", name, err, res)
+	}
+	if wallets > 0 {
+		items := make([]map[string]any, wallets)
+		for i := range items {
+			items[i] = map[string]any{"referenceId": fmt.Sprintf("%s-open-%d", name, i), "type": "credit",
+				"consumerExternalId": fmt.Sprintf("%s-member-%d", name, i), "amount": 1, "currency": "USD"}
+		}
+		b := tr.batch(t, ctx, s, p, name+"-open", items)
+		awaitBatch(t, ctx, api, b)
+		for _, txn := range listAll[struct{ WalletID, Status string }](t, ctx, api, "/v1/batches/"+b+"/transactions?limit=500") {
+			if txn.Status != "completed" {
+				t.Fatalf("opening %s's wallets: a credit %s", name, txn.Status)
+			}
+			p.wallets = append(p.wallets, txn.WalletID)
+		}
+		if len(p.wallets) != wallets {
+			t.Fatalf("opened %d of %d wallets", len(p.wallets), wallets)
+		}
+	}
+	return p
+}
+
+func mustCall(t *testing.T, ctx context.Context, c *client.Client, method, path string, body any, want int, out any) {
+	t.Helper()
+	if _, err := c.Call(ctx, method, path, body, want, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listAll reads every page of a list (path has its query already).
+func listAll[T any](t *testing.T, ctx context.Context, c *client.Client, path string) []T {
+	t.Helper()
+	var all []T
+	cursor := ""
+	for {
+		var page struct {
+			Data       []T     `json:"data"`
+			NextCursor *string `json:"nextCursor"`
+		}
+		u := path
+		if cursor != "" {
+			u += "&cursor=" + cursor
+		}
+		mustCall(t, ctx, c, "GET", u, nil, 200, &page)
+		all = append(all, page.Data...)
+		if page.NextCursor == nil {
+			return all
+		}
+		cursor = *page.NextCursor
+	}
+}
+
+// awaitBatch waits until a batch is completed.
+func awaitBatch(t *testing.T, ctx context.Context, c *client.Client, id string) {
+	t.Helper()
+	for {
+		var b struct{ Status string }
+		mustCall(t, ctx, c, "GET", "/v1/batches/"+id, nil, 200, &b)
+		if b.Status == "completed" {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("batch %s: %s when the scenario's time ran out", id, b.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// traffic sends a scenario's requests as a careful partner does: through
+// whichever api process is up, again with the same referenceId after a
+// 503 (waiting as Retry-After says, up to a second) or a broken
+// connection, until the answer is final. It counts every answer.
+type traffic struct {
+	mu       sync.Mutex
+	clients  map[string]*client.Client
+	statuses map[int]int
+	// brokenConnections counts requests that got no answer at all.
+	brokenConnections int
+	// noRetryAfter counts 503s without Retry-After.
+	noRetryAfter int
+	// accepted holds each referenceId answered 2xx, by workspace.
+	accepted map[string]map[string]bool
+	done     atomic.Int64
+}
+
+func newTraffic() *traffic {
+	return &traffic{clients: map[string]*client.Client{}, statuses: map[int]int{}, accepted: map[string]map[string]bool{}}
+}
+
+func (tr *traffic) client(base string) *client.Client {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	c, ok := tr.clients[base]
+	if !ok {
+		c = client.New(base, "", 128)
+		tr.clients[base] = c
+	}
+	return c
+}
+
+// send sends one request until it has a final answer: 2xx or 4xx (both
+// returned), or the context ends (nil).
+func (tr *traffic) send(ctx context.Context, s *system, p *partner, method, path string, body []byte, header http.Header, ref string) *client.Response {
+	backoff := 20 * time.Millisecond
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		api := s.liveAPI(int(tr.done.Load()) + attempt)
+		res, err := tr.client(api.base).WithKey(p.key).Do(ctx, method, path, body, header)
+		tr.mu.Lock()
+		switch {
+		case err != nil:
+			tr.brokenConnections++
+		default:
+			tr.statuses[res.Status]++
+			if res.Status == http.StatusServiceUnavailable && res.Header.Get("Retry-After") == "" {
+				tr.noRetryAfter++
+			}
+			if res.Status < 300 && ref != "" {
+				if tr.accepted[p.id] == nil {
+					tr.accepted[p.id] = map[string]bool{}
+				}
+				tr.accepted[p.id][ref] = true
+			}
+		}
+		tr.mu.Unlock()
+		if err == nil && res.Status < 500 {
+			return res
+		}
+		wait := backoff
+		if err == nil {
+			if secs, perr := strconv.Atoi(res.Header.Get("Retry-After")); perr == nil {
+				wait = min(time.Duration(secs)*time.Second, time.Second)
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+	return nil
+}
+
+// credit sends one credit.
+func (tr *traffic) credit(ctx context.Context, s *system, p *partner, ref, wallet string, amount int64) *client.Response {
+	body, _ := json.Marshal(map[string]any{"referenceId": ref, "type": "credit", "walletId": wallet, "amount": amount, "currency": "USD"})
+	return tr.send(ctx, s, p, "POST", "/v1/transactions", body, nil, ref)
+}
+
+// batch submits a batch (its items' referenceIds count as accepted with
+// it) and returns its id.
+func (tr *traffic) batch(t *testing.T, ctx context.Context, s *system, p *partner, ref string, items []map[string]any) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"referenceId": ref, "items": items})
+	res := tr.send(ctx, s, p, "POST", "/v1/batches", body, nil, "")
+	if res == nil || res.Status != http.StatusAccepted && res.Status != http.StatusOK {
+		t.Fatalf("batch %s: %+v", ref, res)
+	}
+	var b struct{ ID string }
+	if err := res.Decode(&b); err != nil {
+		t.Fatal(err)
+	}
+	tr.mu.Lock()
+	if tr.accepted[p.id] == nil {
+		tr.accepted[p.id] = map[string]bool{}
+	}
+	for _, it := range items {
+		tr.accepted[p.id][it["referenceId"].(string)] = true
+	}
+	tr.mu.Unlock()
+	return b.ID
+}
+
+// run calls each(i) for i in [0, n) from concurrency goroutines, paced at
+// rate a second when rate > 0, counting in tr.done as each returns.
+func (tr *traffic) run(ctx context.Context, n, concurrency, rate int, each func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range concurrency {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if rate > 0 {
+					time.Sleep(time.Until(start.Add(time.Duration(float64(i) / float64(rate) * float64(time.Second)))))
+				}
+				each(i)
+				tr.done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// awaitDone waits until at least n requests are done.
+func (tr *traffic) awaitDone(ctx context.Context, n int) {
+	for tr.done.Load() < int64(n) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// answers describes every answer by status, for failure messages and figures.
+func (tr *traffic) answers() string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var parts []string
+	for _, st := range slices.Sorted(maps.Keys(tr.statuses)) {
+		parts = append(parts, fmt.Sprintf("%d×%d", tr.statuses[st], st))
+	}
+	if tr.brokenConnections > 0 {
+		parts = append(parts, fmt.Sprintf("%d broken connections", tr.brokenConnections))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// serverErrors counts 5xx answers other than 503, and 503s without
+// Retry-After: neither may ever happen.
+func (tr *traffic) serverErrors() error {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var errs []error
+	for st, n := range tr.statuses {
+		if st >= 500 && st != http.StatusServiceUnavailable {
+			errs = append(errs, fmt.Errorf("%d answers %d", n, st))
+		}
+	}
+	if tr.noRetryAfter > 0 {
+		errs = append(errs, fmt.Errorf("%d answers 503 without Retry-After", tr.noRetryAfter))
+	}
+	return errors.Join(errs...)
+}
+
+// acceptedCount is how many referenceIds were answered 2xx.
+func (tr *traffic) acceptedCount() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := 0
+	for _, refs := range tr.accepted {
+		n += len(refs)
+	}
+	return n
+}
