@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -72,7 +73,7 @@ func (b *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 // in Redis: zero, or a gap while Redis answers, is a dead worker tier.
 type workersCollector struct{ inspector *asynq.Inspector }
 
-var workersDesc = prometheus.NewDesc("orbt_workers", "Worker processes alive (asynq servers with a current heartbeat in Redis).", nil, nil)
+var workersDesc = prometheus.NewDesc("orbt_workers", "Worker processes alive (processes with an asynq server's current heartbeat in Redis).", nil, nil)
 
 func (w workersCollector) Describe(ch chan<- *prometheus.Desc) { ch <- workersDesc }
 
@@ -81,5 +82,10 @@ func (w workersCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return // Redis down: a gap, not a false zero
 	}
-	ch <- prometheus.MustNewConstMetric(workersDesc, prometheus.GaugeValue, float64(len(servers)))
+	// A worker process runs one asynq server per queue.
+	processes := make(map[string]bool, len(servers))
+	for _, s := range servers {
+		processes[fmt.Sprintf("%s/%d", s.Host, s.PID)] = true
+	}
+	ch <- prometheus.MustNewConstMetric(workersDesc, prometheus.GaugeValue, float64(len(processes)))
 }

@@ -39,7 +39,8 @@ type Config struct {
 	// WebhookAllowPrivate lets endpoints resolve to private and loopback
 	// addresses: local development and tests only.
 	WebhookAllowPrivate bool `env:"ORBT_WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
-	// WorkerConcurrency is how many tasks one worker process runs at once.
+	// WorkerConcurrency is how many tasks one worker process runs at once
+	// from each of its queues (ledger, webhooks, gift cards).
 	WorkerConcurrency int `env:"ORBT_WORKER_CONCURRENCY" envDefault:"20"`
 	// WorkerPollInterval is how often an idle worker asks Redis for new
 	// tasks (asynq polls; its default of 1s would add up to 1.5s to every

@@ -292,7 +292,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 // resolve to them, at dial time.
 func TestPrivateAddressesAreRefused(t *testing.T) {
 	h := newHarness(t)
-	strict := webhook.NewStore(db.Pool, false)
+	strict := webhook.NewStore(db.Pool, sharedStack.App.Sealer, false)
 	for _, u := range []string{"http://example.com/hook", "https://127.0.0.1/hook", "https://10.1.2.3/x",
 		"https://169.254.169.254/latest", "https://[::1]/x", "https://localhost/x", "https://user:pw@example.com/", "ftp://example.com",
 		"https://[2002:a00:1::1]/6to4", "https://[2001:0:a00:1::1]/teredo", "https://[fec0::1]/site-local"} {
@@ -302,7 +302,7 @@ func TestPrivateAddressesAreRefused(t *testing.T) {
 	}
 	// Link-local and cloud metadata addresses stay refused when private
 	// addresses are allowed for development.
-	permissive := webhook.NewStore(db.Pool, true)
+	permissive := webhook.NewStore(db.Pool, sharedStack.App.Sealer, true)
 	for _, u := range []string{"http://169.254.169.254/latest/meta-data", "http://[fe80::1]/x", "http://[fd00:ec2::254]/x",
 		"http://[64:ff9b::a9fe:a9fe]/nat64", "http://[2002:a9fe:a9fe::1]/6to4",
 		"http://[fe80::1%25eth0]/zoned", "http://[64:ff9b:1::a9fe:a9fe]/local-nat64"} {
@@ -437,5 +437,64 @@ func TestDeliveryErrorsNameACategoryNotAnAddress(t *testing.T) {
 	shown, _ := json.Marshal(d)
 	if strings.Contains(string(shown), "127.0.0.1") || strings.Contains(string(shown), "dial") {
 		t.Errorf("delivery shown to the partner names the address: %s", shown)
+	}
+}
+
+// A receiver that holds every webhook goroutine of the worker (it answers
+// only when the test ends) never holds the ledger: a credit is applied
+// while every one of those deliveries is still waiting for its answer.
+// (Found by the fault suite: with one asynq server over every queue, a
+// slow receiver took every goroutine and credits waited for its answers.)
+func TestSlowReceiverNeverHoldsTheLedger(t *testing.T) {
+	h := newHarness(t)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	held, answered := 0, 0
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		held++
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-r.Context().Done(): // the sender's attempt timed out
+		}
+		mu.Lock()
+		answered++
+		mu.Unlock()
+	}))
+	t.Cleanup(func() { close(release); slow.Close() })
+	h.endpoint(slow.URL)
+	const concurrency = 10 // the shared stack's WorkerConcurrency
+	for i := range concurrency + 5 {
+		h.credit(fmt.Sprintf("hold-%d", i), 1)
+	}
+	heldNow := func() int { mu.Lock(); defer mu.Unlock(); return held }
+	for deadline := time.Now().Add(30 * time.Second); heldNow() < concurrency; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the receiver holds %d deliveries; want %d", heldNow(), concurrency)
+		}
+	}
+	// The held attempts time out after 15 s and free their goroutines; the
+	// credit must not need that (it takes milliseconds otherwise).
+	deadline := time.Now().Add(10 * time.Second)
+	txn := h.credit("while-held", 1)
+	for {
+		got, err := h.ledger.Transaction(context.Background(), h.ws, txn.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != ledger.StatusPending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the credit waits for the receiver's held deliveries")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Every held delivery is still waiting: the credit did not wait for one.
+	mu.Lock()
+	defer mu.Unlock()
+	if answered > 0 {
+		t.Fatalf("the credit was applied after %d held deliveries ended", answered)
 	}
 }
