@@ -31,6 +31,10 @@ test: ## run every test with -race against real Postgres, Redis and Chromium; sc
 	@mkdir -p test-output
 	$(GO) test -race -count=1 -timeout 15m -artifacts -outputdir $(CURDIR)/test-output ./...
 
+.PHONY: chaos
+chaos: ## the fault and security suite on real processes, then the fuzz targets (CHAOS_PROFILE=ci|full, CHAOS_SEED=N replays; figures in test-output/)
+	deploy/chaos.sh
+
 .PHONY: bench
 bench: ## measure: orbt loadtest scenarios, ledger benchmarks and pgbench, as one table
 	deploy/bench.sh
