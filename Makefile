@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin
 
 # Redis database indexes are handed out one per test package (see each
 # package's TestMain): api 1 (and 11-14 for stacks of its own), worker 2,
-# e2e 3, loadtest 4, consumerui 5, the kill -9 test in main 6, partnerapi
+# sweep 3, loadtest 4, consumerui 5, the kill -9 test in main 6, partnerapi
 # 7 (and 8, which no worker reads), deploy 9, console 10; make bench uses 15.
 # scale/ starts Redis and Postgres servers of its own on free ports.
 

@@ -19,6 +19,11 @@ import (
 	"github.com/orbt/orbt/server"
 )
 
+// legacySealTimeout bounds the sealing of secrets an earlier release kept
+// in clear text, at start (in batches of 100: what is left when it runs
+// out is sealed at the next start, or when it is read).
+const legacySealTimeout = 30 * time.Second
+
 // dbConnectTimeout keeps a request from hanging on an unreachable database:
 // it fails fast and the API answers 503.
 const dbConnectTimeout = 3 * time.Second
@@ -75,6 +80,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withAPI, wi
 		return err
 	}
 	defer closeApp()
+	// Secrets an earlier release kept in clear text are sealed now. A
+	// database that is down does not keep the process from starting: each
+	// one is also sealed when it is next read.
+	sealCtx, cancelSeal := context.WithTimeout(ctx, legacySealTimeout)
+	if err := a.SealLegacySecrets(sealCtx); err != nil {
+		log.Warn("sealing secrets kept in clear text", "err", err)
+	}
+	cancelSeal()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

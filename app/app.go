@@ -72,6 +72,8 @@ type App struct {
 	Auth      *workspace.Authenticator
 	Webhooks  *webhook.Store
 	GiftCards *giftcard.Store
+	// Sealer seals secrets at rest under the data key.
+	Sealer *seal.Sealer
 	// Redemptions takes redemptions to their outcome (the worker runs it).
 	Redemptions *giftcard.Processor
 	Sandbox     *giftcard.Sandbox
@@ -111,7 +113,7 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 	// The enqueuer's client shares rc, so closing rc closes it too.
 	queue := asynq.NewClientFromRedisClient(rc)
 	l := ledger.New(pool, webhook.QueueFanout)
-	webhooks := webhook.NewStore(pool, s.WebhookAllowPrivate)
+	webhooks := webhook.NewStore(pool, sealer, s.WebhookAllowPrivate)
 	cards := giftcard.NewStore(pool, l, sealer)
 	sandbox := giftcard.NewSandbox(pool, sealer, s.SandboxFaults)
 	redemptions, err := giftcard.NewProcessor(cards, giftcard.ProcessorOptions{
@@ -140,7 +142,7 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 	}
 	a := &App{Settings: s, Pool: pool, RedisOpt: redisOpt, Redis: rc,
 		Ledger: l, Workspaces: workspaces, Auth: workspace.NewAuthenticator(workspaces, log.With("component", "auth")),
-		GiftCards: cards, Redemptions: redemptions, Sandbox: sandbox,
+		GiftCards: cards, Sealer: sealer, Redemptions: redemptions, Sandbox: sandbox,
 		Webhooks: webhooks, Enqueuer: enqueuer, RateLimiter: limiter, Reads: reads,
 		Registry: reg, Log: log}
 	if err := reg.Register(newBacklogCollector(a)); err != nil {
@@ -148,6 +150,25 @@ func New(pool *pgxpool.Pool, redisOpt asynq.RedisConnOpt, s Settings, reg *prome
 		return nil, fmt.Errorf("backlog metrics: %w", err)
 	}
 	return a, nil
+}
+
+// SealLegacySecrets seals the secrets that rows made before sealing (or by
+// a process of that release, during a rollout) hold in clear text:
+// webhook endpoints' secrets and workspaces' signing secrets. Every
+// process runs it when it starts, so after an upgrade none is left.
+func (a *App) SealLegacySecrets(ctx context.Context) error {
+	hooks, err := a.Webhooks.SealLegacySecrets(ctx)
+	if err != nil {
+		return err
+	}
+	signing, err := a.Workspaces.SealLegacySigningSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	if hooks+signing > 0 {
+		a.Log.Info("sealed secrets kept in clear text", "webhook_endpoints", hooks, "workspaces", signing)
+	}
+	return nil
 }
 
 // Worker builds the process's worker.

@@ -1,7 +1,10 @@
 package app
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	asynqmetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/hibiken/asynqmon"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orbt/orbt/api"
@@ -16,6 +20,7 @@ import (
 	"github.com/orbt/orbt/consumerui"
 	"github.com/orbt/orbt/ops"
 	"github.com/orbt/orbt/partnerapi"
+	"github.com/orbt/orbt/seal"
 	"github.com/orbt/orbt/server"
 )
 
@@ -26,6 +31,15 @@ import (
 // With opsApart the ops pages but the probes are left to OpsHandler, for a
 // listener of their own.
 func (a *App) Handler(opsApart bool) (http.Handler, error) {
+	srv, err := a.publicServer(opsApart)
+	if err != nil {
+		return nil, err
+	}
+	return srv.Handler(), nil
+}
+
+// publicServer is the server Handler serves, its routes mounted.
+func (a *App) publicServer(opsApart bool) (*server.Server, error) {
 	srv, err := server.New(a.Log.With("component", "http"), a.Registry)
 	if err != nil {
 		return nil, err
@@ -74,7 +88,50 @@ func (a *App) Handler(opsApart bool) (http.Handler, error) {
 	} else if err := a.mountOps(srv); err != nil {
 		return nil, err
 	}
-	return srv.Handler(), nil
+	return srv, nil
+}
+
+// Route is one route of the public listener: a method and gin's path
+// pattern (":id" a parameter, "*path" the rest of the path).
+type Route struct {
+	Method string
+	Path   string
+}
+
+// Routes lists every route the public listener serves (Handler(false),
+// every surface and the ops pages), read from the router itself, so a
+// check that walks them (the security sweep) cannot miss a new one. It
+// assembles a process over connections it never opens.
+func Routes() ([]Route, error) {
+	cfg, err := pgxpool.ParseConfig("postgres://127.0.0.1:1/routes?sslmode=disable")
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg) // connects on first use: never
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	a, err := New(pool, asynq.RedisClientOpt{Addr: "127.0.0.1:1"},
+		Settings{AdminToken: "routes", DataKey: make([]byte, seal.DataKeySize), PublicURL: "http://localhost"},
+		nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	// The dashboard without its queue metrics, whose registration would
+	// read the queues (from a Redis that is not there).
+	a.dashboard = asynqmon.New(asynqmon.Options{RootPath: "/ops/queues", RedisConnOpt: a.RedisOpt})
+	a.inspector = asynq.NewInspector(a.RedisOpt)
+	srv, err := a.publicServer(false)
+	if err != nil {
+		return nil, err
+	}
+	var routes []Route
+	for _, r := range srv.Engine.Routes() {
+		routes = append(routes, Route{Method: r.Method, Path: r.Path})
+	}
+	return routes, nil
 }
 
 // OpsHandler serves the ops pages alone, for ORBT_OPS_ADDR: the probes,

@@ -39,6 +39,10 @@ type Options struct {
 	// Redis, for Start, is the stack's Redis when it is not a database
 	// index of the test server (Sentinel, Cluster).
 	Redis asynq.RedisConnOpt
+	// DenyPrivateWebhooks keeps a deployment's default: webhook endpoints
+	// may not reach private or loopback addresses (test stacks allow them,
+	// so that a test's receiver on loopback gets its deliveries).
+	DenyPrivateWebhooks bool
 }
 
 // Stack is a running process: URL serves every surface.
@@ -55,7 +59,7 @@ type Stack struct {
 func New(pool *pgxpool.Pool, redis asynq.RedisConnOpt, o Options) (*Stack, error) {
 	s := o.Settings
 	s.AdminToken = AdminToken
-	s.WebhookAllowPrivate = true
+	s.WebhookAllowPrivate = !o.DenyPrivateWebhooks
 	if s.WebhookRetrySchedule == nil {
 		s.WebhookRetrySchedule = []time.Duration{100 * time.Millisecond}
 	}
@@ -88,6 +92,11 @@ func New(pool *pgxpool.Pool, redis asynq.RedisConnOpt, o Options) (*Stack, error
 	if err != nil {
 		ln.Close()
 		return nil, err
+	}
+	// As every process does when it starts (and, as it does, going on
+	// when the database is down or read-only: the stacks of outage tests).
+	if err := a.SealLegacySecrets(context.Background()); err != nil {
+		log.Warn("sealing secrets kept in clear text", "err", err)
 	}
 	h, err := a.Handler(false)
 	if err != nil {

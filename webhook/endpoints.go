@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orbt/orbt/seal"
 	"github.com/orbt/orbt/store"
 )
 
@@ -41,14 +42,17 @@ const rotationOverlap = 24 * time.Hour
 type Store struct {
 	pool *pgxpool.Pool
 	// reads serves the lists that may lag (a replica's, when set).
-	reads        *store.Reads
+	reads *store.Reads
+	// sealer seals endpoint secrets at rest.
+	sealer       *seal.Sealer
 	allowPrivate bool
 }
 
-// NewStore returns a Store; allowPrivate lets endpoints point at private
-// and loopback addresses (development and tests).
-func NewStore(pool *pgxpool.Pool, allowPrivate bool) *Store {
-	return &Store{pool: pool, reads: store.NewReads(pool, nil, 0, nil), allowPrivate: allowPrivate}
+// NewStore returns a Store whose endpoint secrets rest sealed by sealer;
+// allowPrivate lets endpoints point at private and loopback addresses
+// (development and tests).
+func NewStore(pool *pgxpool.Pool, sealer *seal.Sealer, allowPrivate bool) *Store {
+	return &Store{pool: pool, reads: store.NewReads(pool, nil, 0, nil), sealer: sealer, allowPrivate: allowPrivate}
 }
 
 // ReadFrom sends the store's lists (endpoints, deliveries) through r, to a
@@ -119,13 +123,18 @@ func scanEndpoint(row pgx.Row) (Endpoint, error) {
 	return e, store.NoRows(err, store.ErrNotFound)
 }
 
-// CreateEndpoint registers an endpoint; its secret is returned this once.
+// secretContext binds a sealed endpoint secret (current or previous) to
+// its endpoint, so it opens nowhere else.
+func secretContext(endpointID string) string { return "webhook endpoint " + endpointID + " secret" }
+
+// CreateEndpoint registers an endpoint; its secret is returned this once
+// and rests sealed.
 func (s *Store) CreateEndpoint(ctx context.Context, workspaceID, rawURL string, events []string, description *string) (Endpoint, error) {
-	secret := newSecret()
+	secret, id := newSecret(), store.NewID("whk")
 	e, err := scanEndpoint(s.pool.QueryRow(ctx, `
-		INSERT INTO webhook_endpoints (id, workspace_id, url, events, description, secret)
+		INSERT INTO webhook_endpoints (id, workspace_id, url, events, description, secret_sealed)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+endpointColumns,
-		store.NewID("whk"), workspaceID, rawURL, events, description, secret))
+		id, workspaceID, rawURL, events, description, s.sealer.Seal(secret, secretContext(id))))
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("create endpoint: %w", err)
 	}
@@ -183,16 +192,119 @@ func (s *Store) DeleteEndpoint(ctx context.Context, workspaceID, id string) erro
 }
 
 // RotateSecret issues a new secret; the old one keeps signing alongside it
-// for rotationOverlap.
+// for rotationOverlap. Both rest sealed.
 func (s *Store) RotateSecret(ctx context.Context, workspaceID, id string) (Endpoint, error) {
-	secret := newSecret()
-	e, err := scanEndpoint(s.pool.QueryRow(ctx, `UPDATE webhook_endpoints SET
-			previous_secret = secret, previous_secret_expires_at = now() + $3::interval, secret = $4
-		WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL RETURNING `+endpointColumns,
-		id, workspaceID, rotationOverlap, secret))
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
+		return Endpoint{}, fmt.Errorf("rotate secret %s: %w", id, err)
+	}
+	defer tx.Rollback(ctx)
+	var (
+		legacy *string
+		sealed []byte
+	)
+	err = tx.QueryRow(ctx, `SELECT secret, secret_sealed FROM webhook_endpoints
+		WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, workspaceID).Scan(&legacy, &sealed)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("rotate secret %s: %w", id, store.NoRows(err, store.ErrNotFound))
+	}
+	old, err := s.openSecret(id, legacy, sealed)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("rotate secret %s: %w", id, err)
+	}
+	secret, sealingCtx := newSecret(), secretContext(id)
+	e, err := scanEndpoint(tx.QueryRow(ctx, `UPDATE webhook_endpoints SET
+			previous_secret = NULL, previous_secret_sealed = $2, previous_secret_expires_at = now() + $3::interval,
+			secret = NULL, secret_sealed = $4
+		WHERE id = $1 RETURNING `+endpointColumns,
+		id, s.sealer.Seal(old, sealingCtx), rotationOverlap, s.sealer.Seal(secret, sealingCtx)))
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("rotate secret %s: %w", id, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return Endpoint{}, fmt.Errorf("rotate secret %s: %w", id, err)
 	}
 	e.Secret = secret
 	return e, nil
+}
+
+// openSecret is an endpoint's secret from its sealed column, or from the
+// clear-text one a row made before sealing holds.
+func (s *Store) openSecret(endpointID string, legacy *string, sealed []byte) (string, error) {
+	if sealed != nil {
+		return s.sealer.Open(sealed, secretContext(endpointID))
+	}
+	if legacy != nil {
+		return *legacy, nil
+	}
+	return "", fmt.Errorf("endpoint %s has no secret", endpointID)
+}
+
+// sealBatchSize is how many endpoints SealLegacySecrets seals per
+// database transaction.
+const sealBatchSize = 100
+
+// SealLegacySecrets seals the clear-text secrets of endpoints made before
+// secrets were sealed (or by a process of that release, during a rollout)
+// and clears the clear text; it returns how many endpoints it sealed.
+// Every process runs it when it starts; several at once share the work.
+func (s *Store) SealLegacySecrets(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.sealLegacyBatch(ctx, "")
+		total += n
+		if err != nil || n < sealBatchSize {
+			return total, err
+		}
+	}
+}
+
+// sealLegacyBatch seals up to sealBatchSize endpoints holding clear text,
+// or only the endpoint id when it is set.
+func (s *Store) sealLegacyBatch(ctx context.Context, id string) (int, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("seal webhook secrets: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, `SELECT id, secret, secret_sealed, previous_secret FROM webhook_endpoints
+		WHERE (secret IS NOT NULL OR previous_secret IS NOT NULL) AND ($1 = '' OR id = $1)
+		ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, id, sealBatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("seal webhook secrets: %w", err)
+	}
+	type legacyRow struct {
+		id               string
+		secret, previous *string
+		sealed           []byte
+	}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (legacyRow, error) {
+		var c legacyRow
+		return c, r.Scan(&c.id, &c.secret, &c.sealed, &c.previous)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("seal webhook secrets: %w", err)
+	}
+	var b pgx.Batch
+	for _, c := range found {
+		var current, previous []byte
+		if c.secret != nil && c.sealed == nil {
+			current = s.sealer.Seal(*c.secret, secretContext(c.id))
+		}
+		if c.previous != nil {
+			previous = s.sealer.Seal(*c.previous, secretContext(c.id))
+		}
+		b.Queue(`UPDATE webhook_endpoints SET secret_sealed = COALESCE(secret_sealed, $2), secret = NULL,
+				previous_secret_sealed = COALESCE($3, previous_secret_sealed), previous_secret = NULL
+			WHERE id = $1`, c.id, current, previous)
+	}
+	if len(found) > 0 {
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return 0, fmt.Errorf("seal webhook secrets: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("seal webhook secrets: %w", err)
+	}
+	return len(found), nil
 }

@@ -47,7 +47,9 @@ type EventReader func(ctx context.Context, workspaceID, id string) (ledger.Event
 // NewSender returns a Sender that waits schedule[i] after failed attempt
 // i+1, and gives up after len(schedule)+1 attempts.
 func NewSender(store *Store, events EventReader, schedule []time.Duration) *Sender {
-	return &Sender{store: store, events: events, schedule: schedule, client: egressClient(store.allowPrivate)}
+	allowPrivate := store.allowPrivate
+	return &Sender{store: store, events: events, schedule: schedule,
+		client: egressClient(func(ap netip.AddrPort) bool { return allowedAddr(ap.Addr(), allowPrivate) })}
 }
 
 // Result says what became of one Deliver call.
@@ -212,12 +214,13 @@ func jitter(d time.Duration) time.Duration {
 
 // egressClient follows no redirects, uses no proxy, and checks the address
 // it actually connects to, after DNS resolution, so a name that resolves to
-// a refused address (or is rebound to one later) is refused.
-func egressClient(allowPrivate bool) *http.Client {
+// a refused address (or is rebound to one later) is refused: allowed says
+// which addresses it may connect to.
+func egressClient(allowed func(netip.AddrPort) bool) *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	dialer.Control = func(network, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
-		if err != nil || !allowedAddr(ap.Addr(), allowPrivate) {
+		if err != nil || !allowed(ap) {
 			return fmt.Errorf("%w: %s", ErrPrivateAddress, address)
 		}
 		return nil

@@ -102,6 +102,63 @@ func (s *Store) readSigningSecrets(ctx context.Context, q store.Querier, workspa
 	return secrets, nil
 }
 
+// sealBatchSize is how many workspaces SealLegacySigningSecrets seals per
+// database transaction.
+const sealBatchSize = 100
+
+// SealLegacySigningSecrets seals the clear-text signing secrets of
+// workspaces made before secrets were sealed, which a first read would
+// otherwise seal (SigningSecrets), and clears the clear text; it returns
+// how many it sealed. Every process runs it when it starts, so a
+// workspace whose secret is never read keeps none in clear either.
+func (s *Store) SealLegacySigningSecrets(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.sealSigningBatch(ctx)
+		total += n
+		if err != nil || n < sealBatchSize {
+			return total, err
+		}
+	}
+}
+
+func (s *Store) sealSigningBatch(ctx context.Context) (int, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("seal signing secrets: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, `SELECT id, signing_secret FROM workspaces
+		WHERE signing_secret IS NOT NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, sealBatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("seal signing secrets: %w", err)
+	}
+	type legacyRow struct{ id, secret string }
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (legacyRow, error) {
+		var c legacyRow
+		return c, r.Scan(&c.id, &c.secret)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("seal signing secrets: %w", err)
+	}
+	var b pgx.Batch
+	for _, c := range found {
+		// A workspace sealed already keeps its sealed secret (a rotation's
+		// is newer than the clear text); the clear text goes either way.
+		b.Queue(`UPDATE workspaces SET signing_secret_sealed = COALESCE(signing_secret_sealed, $2), signing_secret = NULL
+			WHERE id = $1`, c.id, s.sealer.Seal(c.secret, signingSecretContext(c.id)))
+	}
+	if len(found) > 0 {
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return 0, fmt.Errorf("seal signing secrets: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("seal signing secrets: %w", err)
+	}
+	return len(found), nil
+}
+
 // RotateSigningSecret issues a new signing secret; the one it replaces
 // keeps verifying for SigningSecretOverlap, as do those earlier rotations
 // replaced within the day (at most previousSecretsMax of them: one more
