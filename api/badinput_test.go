@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/orbt/orbt/giftcard"
+	"github.com/orbt/orbt/teststack"
 )
 
 // Every malformed request gets a 4xx problem naming the field, and changes
@@ -144,9 +145,9 @@ func FuzzCreateTransaction(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
+	s := newFuzzStack(f)
 	f.Fuzz(func(t *testing.T, body string) {
-		s := getStack(t)
-		p := fuzzPartner(t, s.URL)
+		p := s.fuzzPartner(t)
 		body = strings.ReplaceAll(body, "wal_x", p.walletID)
 		res, err := s.Client(p.key).Do(context.Background(), "POST", "/v1/transactions", body, nil)
 		if err != nil {
@@ -158,18 +159,147 @@ func FuzzCreateTransaction(f *testing.F) {
 	})
 }
 
-type fuzzTarget struct {
-	key, walletID string
+// fuzzStack is a fuzz target's stack (teststack.ForFuzz) with its fuzz
+// partner, made at the first input and shared by every input a fuzzing
+// process tries.
+type fuzzStack struct {
+	*teststack.Stack
+	partner *fuzzTarget
 }
 
-var fuzzState *fuzzTarget
+// fuzzTarget is the fuzz partner: a workspace with one object of each
+// kind for requests to name (bodies and paths say wal_x, csm_x, cmp_x,
+// whk_x, evt_x, ws_x).
+type fuzzTarget struct {
+	key, walletID string
+	ids           *strings.Replacer
+}
 
-func fuzzPartner(t *testing.T, base string) *fuzzTarget {
-	if fuzzState == nil {
-		p := newPartner(t, base, 1_000_000)
-		fuzzState = &fuzzTarget{key: p.key, walletID: p.wallet()}
+func newFuzzStack(f *testing.F) *fuzzStack {
+	return &fuzzStack{Stack: teststack.ForFuzz(f, db.Pool, teststack.Options{})}
+}
+
+func (s *fuzzStack) fuzzPartner(t *testing.T) *fuzzTarget {
+	if s.partner != nil {
+		return s.partner
 	}
-	return fuzzState
+	p := newPartner(t, s.URL, 1_000_000)
+	p.enableBrands(giftcard.BrandSandboxCoffee, giftcard.BrandSandboxBooks, giftcard.BrandSandboxDeclines)
+	w := p.wallet()
+	p.credit(w, 100_000)
+	consumer := expect(t, p.call("GET", "/v1/wallets/"+w, nil), 200).str("consumerId")
+	campaign := expect(t, p.call("POST", "/v1/campaigns", map[string]any{"name": "fuzz", "currency": "USD", "budget": 100_000}), 201).str("id")
+	// Nothing listens on the discard port: deliveries fail at once.
+	endpoint := expect(t, p.call("POST", "/v1/webhook-endpoints",
+		map[string]any{"url": "http://127.0.0.1:9/fuzz", "events": []string{"batch.completed"}}), 201).str("id")
+	event := p.events("transaction.completed")[0].(map[string]any)["id"].(string)
+	s.partner = &fuzzTarget{key: p.key, walletID: w, ids: strings.NewReplacer("wal_x", w, "csm_x", consumer, "cmp_x", campaign,
+		"whk_x", endpoint, "evt_x", event, "ws_x", p.id)}
+	return s.partner
+}
+
+// fuzzRoutes are the write routes of /v1 and /admin/v1 that read a body
+// (and the rotations, which must ignore one), with the objects they name.
+var fuzzRoutes = []struct {
+	method, path string
+	// csv sends the body as text/csv, with the fuzzed header as its
+	// Idempotency-Key; admin sends the admin token.
+	csv, admin bool
+}{
+	{method: "POST", path: "/v1/consumers"},
+	{method: "PATCH", path: "/v1/consumers/csm_x"},
+	{method: "POST", path: "/v1/consumers/csm_x/wallets"},
+	{method: "POST", path: "/v1/consumers/csm_x/links"},
+	{method: "POST", path: "/v1/campaigns"},
+	{method: "PATCH", path: "/v1/campaigns/cmp_x"},
+	{method: "POST", path: "/v1/transactions"},
+	{method: "POST", path: "/v1/batches"},
+	{method: "POST", path: "/v1/batches", csv: true},
+	{method: "POST", path: "/v1/redemptions"},
+	{method: "POST", path: "/v1/api-keys"},
+	{method: "POST", path: "/v1/webhook-endpoints"},
+	{method: "PATCH", path: "/v1/webhook-endpoints/whk_x"},
+	{method: "POST", path: "/v1/webhook-endpoints/whk_x/rotate-secret"},
+	{method: "POST", path: "/v1/events/evt_x/redeliver"},
+	{method: "POST", path: "/v1/workspace/signing-secret/rotate"},
+	{method: "POST", path: "/admin/v1/workspaces", admin: true},
+	{method: "POST", path: "/admin/v1/workspaces/ws_x/fundings", admin: true},
+	{method: "PUT", path: "/admin/v1/workspaces/ws_x/brands", admin: true},
+}
+
+// FuzzWriteRoutes throws arbitrary bodies at every write route of the
+// native API (route picks one of fuzzRoutes; header is a CSV batch's
+// Idempotency-Key): none may answer 5xx, which a panic would be, and the
+// API may take nothing the OpenAPI document refuses.
+func FuzzWriteRoutes(f *testing.F) {
+	for _, seed := range []struct {
+		route        uint8
+		body, header string
+	}{
+		{0, `{"externalId":"fz-1","email":"ada@example.com","name":"Ada","metadata":{"tier":"gold"}}`, ""},
+		{1, `{"email":"ada@example.org","metadata":{}}`, ""},
+		{2, `{"currency":"USD","type":"campaign","campaignId":"cmp_x"}`, ""},
+		{3, `{"expiresInSeconds":3600}`, ""},
+		{4, `{"name":"spring","currency":"KWD","budget":1,"startsAt":"2026-01-01T00:00:00Z","allowedBrands":["sandbox-coffee"]}`, ""},
+		{5, `{"status":"paused","endsAt":"2999-01-01T00:00:00+14:00"}`, ""},
+		{6, `{"referenceId":"fz-t1","type":"debit","walletId":"wal_x","amount":1,"currency":"USD","metadata":{"k":"v"}}`, ""},
+		{7, `{"referenceId":"fz-b1","items":[{"referenceId":"fz-b1-1","walletId":"wal_x","type":"credit","amount":1,"currency":"USD"},` +
+			`{"referenceId":"fz-b1-2","consumerExternalId":"fz-c1","campaignId":"cmp_x","type":"credit","amount":1,"currency":"USD"}]}`, ""},
+		{8, "referenceId,walletId,type,amount,currency\nfz-c1,wal_x,credit,1,USD\n", "fz-csv-1"},
+		{8, "\ufeffamount,referenceId,consumerExternalId,type,currency,description\n1,fz-c2,fz-c2,credit,JPY,\"a,b\"\n", "fz-csv-2"},
+		{9, `{"referenceId":"fz-r1","walletId":"wal_x","brandId":"sandbox-coffee","amount":500}`, ""},
+		{10, `{"name":"fuzz","scope":"read"}`, ""},
+		{11, `{"url":"https://hooks.example.com/x","events":["transaction.completed"],"description":"d"}`, ""},
+		{12, `{"enabled":false,"events":["batch.completed"]}`, ""},
+		{13, ``, ""},
+		{14, `{"endpointId":"whk_x"}`, ""},
+		{15, `{}`, ""},
+		{16, `{"name":"fuzz workspace"}`, ""},
+		{17, `{"referenceId":"fz-f1","currency":"EUR","amount":5}`, ""},
+		{18, `{"brandIds":["sandbox-coffee","sandbox-books","sandbox-declines"]}`, ""},
+	} {
+		f.Add(seed.route, seed.body, seed.header)
+	}
+	s := newFuzzStack(f)
+	f.Fuzz(func(t *testing.T, route uint8, body, header string) {
+		p := s.fuzzPartner(t)
+		r := fuzzRoutes[int(route)%len(fuzzRoutes)]
+		path, body := p.ids.Replace(r.path), p.ids.Replace(body)
+		h := http.Header{}
+		if r.csv {
+			if !validHeaderValue(header) {
+				t.Skip("not a value an HTTP client sends")
+			}
+			h.Set("Content-Type", "text/csv")
+			h.Set("Idempotency-Key", p.ids.Replace(header))
+		}
+		key := p.key
+		if r.admin {
+			key = adminToken
+		}
+		before := len(s.SpecViolations())
+		res, err := s.Client(key).Do(context.Background(), r.method, path, body, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status >= 500 {
+			t.Fatalf("%s %s %q: status %d: %s", r.method, path, body, res.Status, res.Body)
+		}
+		if v := s.SpecViolations(); len(v) > before {
+			t.Fatalf("%s %s %q: %s", r.method, path, body, v[len(v)-1])
+		}
+	})
+}
+
+// validHeaderValue reports whether an HTTP client would send s as a
+// header's value: no control characters but tab.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if (s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // The gift card and consumer link routes validate the same way: a 4xx

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/mail"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -384,14 +385,34 @@ func (v *Validator) Email(field string, s *string) {
 	}
 }
 
+// Timestamps a client sends lie within these years, in UTC: one stored
+// then reads back as RFC 3339 (a four-digit year) in any time zone a
+// server may run in. An offset can carry 9999-12-31T23:59:59-14:00 into
+// year 10000, which encoding/json cannot write: every answer holding it
+// (a campaign, the list of campaigns) would go out empty.
+const (
+	TimeYearMin = 1
+	TimeYearMax = 9998
+)
+
+// rfc3339 is how RFC 3339 writes a date-time. time.Parse also takes a
+// comma before the fraction and an offset of 24 hours (+24:00, +23:60),
+// which other readers of the timestamp (the OpenAPI document's date-time
+// among them) refuse.
+var rfc3339 = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`)
+
 // Time parses an optional RFC 3339 timestamp.
 func (v *Validator) Time(field string, s *string) *time.Time {
 	if s == nil {
 		return nil
 	}
 	t, err := time.Parse(time.RFC3339, *s)
-	if err != nil {
+	if err != nil || !rfc3339.MatchString(*s) {
 		v.Add(field, "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z")
+		return nil
+	}
+	if y := t.UTC().Year(); y < TimeYearMin || y > TimeYearMax {
+		v.Add(field, fmt.Sprintf("must be within the years %04d and %d (UTC)", TimeYearMin, TimeYearMax))
 		return nil
 	}
 	return &t

@@ -77,3 +77,35 @@ func TestMajorAmountTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// A timestamp is taken only as RFC 3339 writes it, and when it reads back
+// as RFC 3339 in any time zone: an offset that carries it out of years 1
+// to 9998 UTC is refused.
+func TestTimeReadsBack(t *testing.T) {
+	for in, ok := range map[string]bool{
+		"2026-01-02T15:04:05Z":      true,
+		"9998-12-31T23:59:59Z":      true,
+		"9999-01-01T00:00:00Z":      false,
+		"9999-12-31T23:59:59-14:00": false, // year 10000 in UTC
+		"0001-01-01T00:00:00Z":      true,
+		"0000-12-31T23:59:59Z":      false,
+		"0001-01-01T00:00:00+14:00": false, // year 0 in UTC
+		"2026-01-01T00:00:00.5Z":    true,
+		"2026-01-01T00:00:00+23:59": true,
+		"2026-01-01T00:00:00,5Z":    false, // time.Parse takes the comma; RFC 3339 does not
+		"2026-01-01T00:00:00+24:00": false, // nor an offset of a day
+		"2026-01-01T00:00:00+23:60": false,
+	} {
+		var v Validator
+		got := v.Time("startsAt", &in)
+		if ok != (got != nil) || ok != (len(v.Errs) == 0) {
+			t.Errorf("%s: %v %+v, want taken %v", in, got, v.Errs, ok)
+			continue
+		}
+		if ok {
+			if _, err := json.Marshal(got.In(time.FixedZone("", 14*3600))); err != nil {
+				t.Errorf("%s: %v", in, err)
+			}
+		}
+	}
+}

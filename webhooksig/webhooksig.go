@@ -9,6 +9,7 @@
 package webhooksig
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,9 +48,9 @@ func Sign(id string, at time.Time, body []byte, secrets ...string) (string, erro
 	}
 	sigs := make([]string, 0, len(secrets))
 	for _, secret := range secrets {
-		wh, err := standardwebhooks.NewWebhook(secret)
+		wh, err := webhookOf(secret)
 		if err != nil {
-			return "", fmt.Errorf("webhook secret: %w", err)
+			return "", err
 		}
 		sig, err := wh.Sign(id, at, body)
 		if err != nil {
@@ -82,9 +83,9 @@ func Verify(body []byte, h http.Header, secrets ...string) error {
 	}
 	var last error
 	for _, secret := range secrets {
-		wh, err := standardwebhooks.NewWebhook(secret)
+		wh, err := webhookOf(secret)
 		if err != nil {
-			return fmt.Errorf("webhook secret: %w", err)
+			return err
 		}
 		if last = wh.Verify(body, h); last == nil {
 			return nil
@@ -94,4 +95,23 @@ func Verify(body []byte, h http.Header, secrets ...string) error {
 		}
 	}
 	return last
+}
+
+// secretPrefix starts a secret as Orbt shows it: whsec_ and the key in
+// base64.
+const secretPrefix = "whsec_"
+
+// webhookOf is the signer of one secret. A secret without key bytes ("",
+// "whsec_", the empty one a trailing comma leaves in a list) is
+// ErrNoSecret: an HMAC keyed with nothing is one anybody can compute, so
+// it must verify nothing.
+func webhookOf(secret string) (*standardwebhooks.Webhook, error) {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, secretPrefix))
+	if err != nil {
+		return nil, fmt.Errorf("webhook secret: %w", err)
+	}
+	if len(key) == 0 {
+		return nil, fmt.Errorf("webhook secret: %w", ErrNoSecret)
+	}
+	return standardwebhooks.NewWebhookRaw(key)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,28 @@ func TestVerifyDuringRotation(t *testing.T) {
 		if err := Verify(body, h, secrets...); err != nil {
 			t.Errorf("secrets %v: %v", secrets, err)
 		}
+	}
+}
+
+// A secret without key bytes verifies nothing: anybody can compute an
+// HMAC keyed with nothing. A receiver whose ORBT_WEBHOOK_SECRET is unset,
+// or whose list of secrets ends in a comma, must not pass a delivery
+// forged that way.
+func TestEmptySecretVerifiesNothing(t *testing.T) {
+	body := []byte(`{"id":"evt_forged","type":"transaction.completed"}`)
+	now := time.Now()
+	mac := hmac.New(sha256.New, nil)
+	fmt.Fprintf(mac, "%s.%d.%s", "evt_forged", now.Unix(), body)
+	forged := http.Header{}
+	forged.Set(HeaderID, "evt_forged")
+	forged.Set(HeaderTimestamp, fmt.Sprint(now.Unix()))
+	forged.Set(HeaderSignature, "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	for _, secrets := range [][]string{{""}, {"whsec_"}, {secret, ""}, {"", secret}} {
+		if err := Verify(body, forged, secrets...); !errors.Is(err, ErrNoSecret) {
+			t.Errorf("secrets %q: %v, want ErrNoSecret", secrets, err)
+		}
+	}
+	if _, err := Sign("evt_1", now, body, "whsec_"); !errors.Is(err, ErrNoSecret) {
+		t.Errorf("Sign with an empty key: %v, want ErrNoSecret", err)
 	}
 }

@@ -1,0 +1,24 @@
+package teststack
+
+import (
+	"testing"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orbt/orbt/testproc"
+)
+
+// ForFuzz starts a stack for a fuzz target over pool and over a
+// redis-server of its own, and stops both when f ends: call it before
+// f.Fuzz. Not the package's Redis index: go test -fuzz runs the target in
+// several worker processes at once, each over a database of its own, and
+// on one Redis index each process's worker would take the others' tasks
+// (lanes are numbered alike in every database), leaving its own
+// transactions to wait for the relay.
+func ForFuzz(f *testing.F, pool *pgxpool.Pool, o Options) *Stack {
+	f.Helper()
+	redis := testproc.Redis(f, "fuzz-redis")
+	o.Redis = asynq.RedisClientOpt{Addr: redis.Addr}
+	return Start(f, pool, 0, o)
+}
