@@ -132,9 +132,9 @@ func (s *Store) Due(ctx context.Context, grace time.Duration, limit int) ([]stri
 // send it twice at once. errNotDue means there is nothing to send now.
 func (s *Store) claim(ctx context.Context, id string, hold time.Duration) (claimed, error) {
 	var (
-		c                      claimed
-		legacy, legacyPrevious *string
-		sealed, sealedPrevious []byte
+		c            claimed
+		st           storedSecrets
+		previousLive bool
 	)
 	err := s.pool.QueryRow(ctx, `
 		WITH d AS (
@@ -143,34 +143,30 @@ func (s *Store) claim(ctx context.Context, id string, hold time.Duration) (claim
 			  AND (locked_until IS NULL OR locked_until < now())
 			RETURNING id, attempts, event_id, endpoint_id)
 		SELECT d.attempts, d.event_id, ep.workspace_id, ep.id, ep.url, ep.enabled AND ep.deleted_at IS NULL,
-			ep.secret, ep.secret_sealed,
-			CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret END,
-			CASE WHEN ep.previous_secret_expires_at > now() THEN ep.previous_secret_sealed END
+			ep.secret, ep.secret_sealed, ep.previous_secret, ep.previous_secret_sealed,
+			COALESCE(ep.previous_secret_expires_at > now(), false)
 		FROM d JOIN webhook_endpoints ep ON ep.id = d.endpoint_id`,
 		id, hold).Scan(&c.attempts, &c.eventID, &c.workspaceID,
-		&c.endpointID, &c.url, &c.enabled, &legacy, &sealed, &legacyPrevious, &sealedPrevious)
+		&c.endpointID, &c.url, &c.enabled, &st.clear, &st.sealed, &st.clearPrevious, &st.sealedPrevious, &previousLive)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return claimed{}, errNotDue
 	}
 	if err != nil {
 		return claimed{}, fmt.Errorf("claim delivery %s: %w", id, err)
 	}
-	if c.secret, err = s.openSecret(c.endpointID, legacy, sealed); err != nil {
+	var previous *string
+	if c.secret, previous, err = s.open(c.endpointID, st); err != nil {
 		return claimed{}, fmt.Errorf("claim delivery %s: %w", id, err)
 	}
-	if legacyPrevious != nil || sealedPrevious != nil {
-		previous, err := s.openSecret(c.endpointID, legacyPrevious, sealedPrevious)
-		if err != nil {
-			return claimed{}, fmt.Errorf("claim delivery %s: %w", id, err)
-		}
-		c.previousSecret = &previous
+	if previousLive {
+		c.previousSecret = previous
 	}
 	// An endpoint of a process that did not seal (the release before,
-	// during a rollout) is sealed now rather than at the next start.
-	if legacy != nil || legacyPrevious != nil {
-		if _, err := s.sealLegacyBatch(ctx, c.endpointID); err != nil {
-			return claimed{}, fmt.Errorf("claim delivery %s: %w", id, err)
-		}
+	// during a rollout) is sealed now rather than at the next start. The
+	// secrets are read already: a failure here leaves that to the next
+	// start, and the delivery goes.
+	if st.clear != nil || st.clearPrevious != nil {
+		s.sealLegacyBatch(ctx, c.endpointID)
 	}
 	return c, nil
 }

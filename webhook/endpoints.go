@@ -199,16 +199,13 @@ func (s *Store) RotateSecret(ctx context.Context, workspaceID, id string) (Endpo
 		return Endpoint{}, fmt.Errorf("rotate secret %s: %w", id, err)
 	}
 	defer tx.Rollback(ctx)
-	var (
-		legacy *string
-		sealed []byte
-	)
+	var st storedSecrets
 	err = tx.QueryRow(ctx, `SELECT secret, secret_sealed FROM webhook_endpoints
-		WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, workspaceID).Scan(&legacy, &sealed)
+		WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, workspaceID).Scan(&st.clear, &st.sealed)
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("rotate secret %s: %w", id, store.NoRows(err, store.ErrNotFound))
 	}
-	old, err := s.openSecret(id, legacy, sealed)
+	old, _, err := s.open(id, st)
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("rotate secret %s: %w", id, err)
 	}
@@ -228,16 +225,48 @@ func (s *Store) RotateSecret(ctx context.Context, workspaceID, id string) (Endpo
 	return e, nil
 }
 
-// openSecret is an endpoint's secret from its sealed column, or from the
-// clear-text one a row made before sealing holds.
-func (s *Store) openSecret(endpointID string, legacy *string, sealed []byte) (string, error) {
-	if sealed != nil {
-		return s.sealer.Open(sealed, secretContext(endpointID))
+// storedSecrets is how a row holds an endpoint's secrets: sealed, or in
+// the clear columns a process of the release before sealing writes.
+type storedSecrets struct {
+	clear, clearPrevious   *string
+	sealed, sealedPrevious []byte
+}
+
+// open reads an endpoint's current and previous secrets (previous nil when
+// there is none). This release never writes the clear columns, so clear
+// text beside sealed text is newer: a process of the release before
+// rotated the secret of a sealed row during a rollout, writing the new
+// secret in clear and, from its NULL clear column, no previous one; the
+// sealed secret it replaced is then the previous one.
+func (s *Store) open(endpointID string, st storedSecrets) (current string, previous *string, err error) {
+	ctx := secretContext(endpointID)
+	switch {
+	case st.clear != nil:
+		current = *st.clear
+	case st.sealed != nil:
+		if current, err = s.sealer.Open(st.sealed, ctx); err != nil {
+			return "", nil, err
+		}
+	default:
+		return "", nil, fmt.Errorf("endpoint %s has no secret", endpointID)
 	}
-	if legacy != nil {
-		return *legacy, nil
+	switch {
+	case st.clearPrevious != nil:
+		previous = st.clearPrevious
+	case st.clear != nil && st.sealed != nil:
+		replaced, err := s.sealer.Open(st.sealed, ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		previous = &replaced
+	case st.sealedPrevious != nil:
+		p, err := s.sealer.Open(st.sealedPrevious, ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		previous = &p
 	}
-	return "", fmt.Errorf("endpoint %s has no secret", endpointID)
+	return current, previous, nil
 }
 
 // sealBatchSize is how many endpoints SealLegacySecrets seals per
@@ -267,36 +296,35 @@ func (s *Store) sealLegacyBatch(ctx context.Context, id string) (int, error) {
 		return 0, fmt.Errorf("seal webhook secrets: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	rows, err := tx.Query(ctx, `SELECT id, secret, secret_sealed, previous_secret FROM webhook_endpoints
+	rows, err := tx.Query(ctx, `SELECT id, secret, secret_sealed, previous_secret, previous_secret_sealed FROM webhook_endpoints
 		WHERE (secret IS NOT NULL OR previous_secret IS NOT NULL) AND ($1 = '' OR id = $1)
 		ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, id, sealBatchSize)
 	if err != nil {
 		return 0, fmt.Errorf("seal webhook secrets: %w", err)
 	}
 	type legacyRow struct {
-		id               string
-		secret, previous *string
-		sealed           []byte
+		id string
+		storedSecrets
 	}
 	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (legacyRow, error) {
 		var c legacyRow
-		return c, r.Scan(&c.id, &c.secret, &c.sealed, &c.previous)
+		return c, r.Scan(&c.id, &c.clear, &c.sealed, &c.clearPrevious, &c.sealedPrevious)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("seal webhook secrets: %w", err)
 	}
 	var b pgx.Batch
 	for _, c := range found {
-		var current, previous []byte
-		if c.secret != nil && c.sealed == nil {
-			current = s.sealer.Seal(*c.secret, secretContext(c.id))
+		current, previous, err := s.open(c.id, c.storedSecrets)
+		if err != nil {
+			return 0, fmt.Errorf("seal webhook secrets: %w", err)
 		}
-		if c.previous != nil {
-			previous = s.sealer.Seal(*c.previous, secretContext(c.id))
+		var sealedPrevious []byte
+		if previous != nil {
+			sealedPrevious = s.sealer.Seal(*previous, secretContext(c.id))
 		}
-		b.Queue(`UPDATE webhook_endpoints SET secret_sealed = COALESCE(secret_sealed, $2), secret = NULL,
-				previous_secret_sealed = COALESCE($3, previous_secret_sealed), previous_secret = NULL
-			WHERE id = $1`, c.id, current, previous)
+		b.Queue(`UPDATE webhook_endpoints SET secret_sealed = $2, secret = NULL, previous_secret_sealed = $3, previous_secret = NULL
+			WHERE id = $1`, c.id, s.sealer.Seal(current, secretContext(c.id)), sealedPrevious)
 	}
 	if len(found) > 0 {
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {

@@ -188,3 +188,76 @@ func TestLegacyClearSecretsAreSealedAndKeepSigning(t *testing.T) {
 		t.Errorf("delivered %s", body[0])
 	}
 }
+
+// During a rollout a process of the release before sealing rotates a
+// sealed endpoint's secret the old way: the new secret in clear text
+// beside the stale sealed one, and no previous secret (its clear column
+// was NULL). The new secret signs, the replaced one signs alongside it
+// until the overlap ends, and sealing keeps both rather than the stale one.
+func TestRotationByTheReleaseBeforeKeepsTheNewSecret(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var (
+		mu   sync.Mutex
+		got  []*http.Request
+		body [][]byte
+	)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got, body = append(got, r), append(body, b)
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+	e, err := f.hooks.CreateEndpoint(ctx, f.ws, rcv.URL, []string{"transaction.completed"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rotatedByOld = "whsec_cm90YXRlZGJ5b2xkcmVsZWFzZQ=="
+	if _, err := db.Pool.Exec(ctx, `UPDATE webhook_endpoints SET previous_secret = secret,
+		previous_secret_expires_at = now() + interval '1 hour', secret = $2 WHERE id = $1`, e.ID, rotatedByOld); err != nil {
+		t.Fatal(err)
+	}
+	funding, _, err := f.ledger.Fund(ctx, f.ws, "seed", "USD", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := f.ledger.ApplyLane(ctx, funding.LaneID())
+	if err != nil || len(applied.Deliveries) != 1 {
+		t.Fatalf("apply: %+v %v", applied, err)
+	}
+	if res, err := NewSender(f.hooks, f.ledger.Event, nil).Deliver(ctx, applied.Deliveries[0]); err != nil || !res.Succeeded {
+		t.Fatalf("deliver: %+v %v", res, err)
+	}
+	// The delivery sealed the row; a start's sealing finds nothing left.
+	if n, err := f.hooks.SealLegacySecrets(ctx); err != nil || n != 0 {
+		t.Errorf("SealLegacySecrets after the delivery: %d, %v", n, err)
+	}
+	if row := f.stored(e.ID); strings.Contains(row, "cm90YXRl") {
+		t.Errorf("clear text left: %s", row)
+	}
+	// A rotation now makes the old release's secret the previous one.
+	again, err := f.hooks.RotateSecret(ctx, f.ws, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("receiver got %d requests", len(got))
+	}
+	for _, secret := range []string{rotatedByOld, e.Secret} {
+		if err := webhooksig.Verify(body[0], got[0].Header, secret); err != nil {
+			t.Errorf("not signed with %s: %v", secret, err)
+		}
+	}
+	var st storedSecrets
+	if err := db.Pool.QueryRow(ctx, `SELECT secret, secret_sealed, previous_secret, previous_secret_sealed FROM webhook_endpoints WHERE id = $1`,
+		e.ID).Scan(&st.clear, &st.sealed, &st.clearPrevious, &st.sealedPrevious); err != nil {
+		t.Fatal(err)
+	}
+	current, previous, err := f.hooks.open(e.ID, st)
+	if err != nil || current != again.Secret || previous == nil || *previous != rotatedByOld {
+		t.Errorf("after rotating again: current %q (want %q), previous %v (want the old release's), %v", current, again.Secret, previous, err)
+	}
+}
