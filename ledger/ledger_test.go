@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -440,6 +441,18 @@ func TestCheckInvariantsCatchesTampering(t *testing.T) {
 	// Check inside the tampering transaction so other tests never see it.
 	if err := checkInvariants(ctx, tx); !errors.Is(err, ErrInvariant) {
 		t.Errorf("balance changed without an entry went unnoticed: %v", err)
+	}
+	// A credit whose event is lost is caught too.
+	if _, err := tx.Exec(ctx, `UPDATE ledger_accounts a SET balance = balance - 1 FROM wallets w
+		WHERE w.account_id = a.id AND w.id = $1`, w.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM events WHERE workspace_id = $1 AND type = 'transaction.completed' AND data->>'walletId' = $2`,
+		f.workspace, w.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkInvariants(ctx, tx); err == nil || !strings.Contains(err.Error(), "reports its outcome") {
+		t.Errorf("a credit without its event went unnoticed: %v", err)
 	}
 }
 
