@@ -23,17 +23,27 @@ import (
 //     transaction and currency; each balance equals its entries; none below
 //     zero; held amounts equal open redemptions; one card per completed
 //     redemption; counters and events agree);
-//   - at most one transaction per (workspace, referenceId);
-//   - every request answered 2xx reached a final state;
+//   - every request answered 2xx reached a final state, and every credit
+//     the load sent (into wallets funded for all of them) is completed,
+//     into the wallet and for the amount it asked (at most one transaction
+//     per (workspace, referenceId) is the table's UNIQUE constraint; that
+//     each was applied once is the ledger's one pair of entries);
+//   - no answer was a 5xx other than 503, a 503 without Retry-After, or
+//     a 4xx to the load;
 //   - every committed event is listed by catch-up and was answered 2xx by
 //     the workspace's receiver, with no delivery to it failed;
-//   - no task asynq archived refers to work still open;
-//   - no orbt process panicked.
+//   - no task asynq archived refers to work still open (the wait for
+//     quiet, bounded by quietMax, is what fails when one does: work left
+//     to a dead task never becomes final);
+//   - every orbt process the scenario did not leave down is running, and
+//     none panicked.
 //
 // It returns how long the system took to go quiet.
 func (s *system) audit(t *testing.T, ctx context.Context, tr *traffic, rcv *receiver, partners []*partner) time.Duration {
 	t.Helper()
 	start := time.Now()
+	quietCtx, cancel := context.WithTimeout(ctx, quietMax)
+	defer cancel()
 	var open struct{ transactions, redemptions, deliveries int }
 	for {
 		err := s.pool.QueryRow(ctx, `SELECT
@@ -44,8 +54,9 @@ func (s *system) audit(t *testing.T, ctx context.Context, tr *traffic, rcv *rece
 		if err == nil && open.transactions+open.redemptions+open.deliveries == 0 {
 			break
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("not quiet when the scenario's time ran out: %+v open (%v)", open, err)
+		if quietCtx.Err() != nil {
+			s.checkProcesses()
+			t.Fatalf("not quiet %s after the scenario: %+v open (%v)", quietMax, open, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -55,13 +66,11 @@ func (s *system) audit(t *testing.T, ctx context.Context, tr *traffic, rcv *rece
 	if err := errors.Join(l.CheckInvariants(ctx), giftcard.NewStore(s.pool, l, nil).CheckInvariants(ctx)); err != nil {
 		t.Errorf("invariants: %v", err)
 	}
-	var dup string
-	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(min(workspace_id || ' ' || reference_id), '') FROM (
-			SELECT workspace_id, reference_id FROM transactions WHERE reference_id IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1) d`).
-		Scan(&dup); err != nil || dup != "" {
-		t.Errorf("a referenceId stored twice: %q (%v)", dup, err)
-	}
 	s.auditAccepted(t, ctx, tr)
+	s.auditCredits(t, ctx, tr)
+	if err := tr.badAnswers(); err != nil {
+		t.Error(err)
+	}
 	for _, p := range partners {
 		s.auditEvents(t, ctx, p, rcv)
 	}
@@ -79,9 +88,58 @@ func (s *system) audit(t *testing.T, ctx context.Context, tr *traffic, rcv *rece
 	s.auditArchived(t, ctx)
 	if rcv != nil {
 		rcv.check()
+		if events, doubled := rcv.counts(); doubled > 0 {
+			// At least once: a worker killed between the receiver's 2xx and
+			// its record sends again. Scenario 5, with no kill, allows none.
+			t.Logf("%d of %d events were answered 2xx more than once", doubled, events)
+		}
 	}
-	s.checkLogs()
+	s.checkProcesses()
 	return quiet
+}
+
+// quietMax bounds the wait for a scenario's work to be done: long enough
+// for the webhook retry schedule the suite runs with, short enough that a
+// stuck scenario fails well inside CI's time.
+const quietMax = 3 * time.Minute
+
+// auditCredits checks that every credit the load sent is completed, into
+// the wallet and for the amount it asked.
+func (s *system) auditCredits(t *testing.T, ctx context.Context, tr *traffic) {
+	t.Helper()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for workspace, credits := range tr.credits {
+		refs := make([]string, 0, len(credits))
+		for ref := range credits {
+			refs = append(refs, ref)
+		}
+		rows, err := s.pool.Query(ctx, `SELECT reference_id, wallet_id, amount, status FROM transactions
+			WHERE workspace_id = $1 AND reference_id = ANY($2)`, workspace, refs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen, wrong := 0, 0
+		var example string
+		for rows.Next() {
+			var ref, wallet, status string
+			var amount int64
+			if err := rows.Scan(&ref, &wallet, &amount, &status); err != nil {
+				t.Fatal(err)
+			}
+			seen++
+			if want := credits[ref]; status != "completed" || wallet != want.wallet || amount != want.amount {
+				wrong++
+				example = fmt.Sprintf("%s: %s %d into %s, sent %d into %s", ref, status, amount, wallet, want.amount, want.wallet)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if seen != len(credits) || wrong > 0 {
+			t.Errorf("workspace %s: %d credits sent, %d stored, %d not completed as sent (%s)", workspace, len(credits), seen, wrong, example)
+		}
+	}
 }
 
 // auditAccepted checks that every referenceId answered 2xx is stored

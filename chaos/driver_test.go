@@ -131,11 +131,41 @@ type traffic struct {
 	noRetryAfter int
 	// accepted holds each referenceId answered 2xx, by workspace.
 	accepted map[string]map[string]bool
-	done     atomic.Int64
+	// credits holds, by workspace and referenceId, each credit the run
+	// sent into a wallet that could take it: each must be completed, as sent.
+	credits map[string]map[string]sentCredit
+	// refused counts the load's 4xx answers: none is expected.
+	refused int
+	done    atomic.Int64
+}
+
+// sentCredit is what a credit asked for.
+type sentCredit struct {
+	wallet string
+	amount int64
 }
 
 func newTraffic() *traffic {
-	return &traffic{clients: map[string]*client.Client{}, statuses: map[int]int{}, accepted: map[string]map[string]bool{}}
+	return &traffic{clients: map[string]*client.Client{}, statuses: map[int]int{}, accepted: map[string]map[string]bool{},
+		credits: map[string]map[string]sentCredit{}}
+}
+
+// accept records a referenceId answered 2xx (tr.mu held).
+func (tr *traffic) accept(workspace, ref string) {
+	if tr.accepted[workspace] == nil {
+		tr.accepted[workspace] = map[string]bool{}
+	}
+	tr.accepted[workspace][ref] = true
+}
+
+// expectCredit records a credit that must complete as sent.
+func (tr *traffic) expectCredit(workspace, ref, wallet string, amount int64) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.credits[workspace] == nil {
+		tr.credits[workspace] = map[string]sentCredit{}
+	}
+	tr.credits[workspace][ref] = sentCredit{wallet, amount}
 }
 
 func (tr *traffic) client(base string) *client.Client {
@@ -149,12 +179,24 @@ func (tr *traffic) client(base string) *client.Client {
 	return c
 }
 
+// retryAfterMax caps the driver's wait after a 503: a partner polling
+// harder than Retry-After asks, so the suite sees the service come back
+// within a second.
+const retryAfterMax = time.Second
+
 // send sends one request until it has a final answer: 2xx or 4xx (both
-// returned), or the context ends (nil).
+// returned), or the context ends (nil). Each attempt goes to the next api
+// process that is up.
 func (tr *traffic) send(ctx context.Context, s *system, p *partner, method, path string, body []byte, header http.Header, ref string) *client.Response {
+	return tr.sendVia(ctx, func(attempt int) *orbtProcess { return s.liveAPI(int(tr.done.Load()) + attempt) },
+		p, method, path, body, header, ref)
+}
+
+// sendVia is send through the api process pick names for each attempt.
+func (tr *traffic) sendVia(ctx context.Context, pick func(attempt int) *orbtProcess, p *partner, method, path string, body []byte, header http.Header, ref string) *client.Response {
 	backoff := 20 * time.Millisecond
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		api := s.liveAPI(int(tr.done.Load()) + attempt)
+		api := pick(attempt)
 		res, err := tr.client(api.base).WithKey(p.key).Do(ctx, method, path, body, header)
 		tr.mu.Lock()
 		switch {
@@ -166,10 +208,10 @@ func (tr *traffic) send(ctx context.Context, s *system, p *partner, method, path
 				tr.noRetryAfter++
 			}
 			if res.Status < 300 && ref != "" {
-				if tr.accepted[p.id] == nil {
-					tr.accepted[p.id] = map[string]bool{}
-				}
-				tr.accepted[p.id][ref] = true
+				tr.accept(p.id, ref)
+			}
+			if res.Status >= 400 && res.Status < 500 {
+				tr.refused++
 			}
 		}
 		tr.mu.Unlock()
@@ -179,7 +221,7 @@ func (tr *traffic) send(ctx context.Context, s *system, p *partner, method, path
 		wait := backoff
 		if err == nil {
 			if secs, perr := strconv.Atoi(res.Header.Get("Retry-After")); perr == nil {
-				wait = min(time.Duration(secs)*time.Second, time.Second)
+				wait = min(max(time.Duration(secs)*time.Second, backoff), retryAfterMax)
 			}
 		}
 		select {
@@ -191,10 +233,15 @@ func (tr *traffic) send(ctx context.Context, s *system, p *partner, method, path
 	return nil
 }
 
-// credit sends one credit.
+// credit sends one credit, which must complete as sent.
 func (tr *traffic) credit(ctx context.Context, s *system, p *partner, ref, wallet string, amount int64) *client.Response {
+	tr.expectCredit(p.id, ref, wallet, amount)
 	body, _ := json.Marshal(map[string]any{"referenceId": ref, "type": "credit", "walletId": wallet, "amount": amount, "currency": "USD"})
-	return tr.send(ctx, s, p, "POST", "/v1/transactions", body, nil, ref)
+	res := tr.send(ctx, s, p, "POST", "/v1/transactions", body, nil, ref)
+	if res == nil {
+		tr.unexpectCredit(p.id, ref) // the run stopped sending it, not Orbt
+	}
+	return res
 }
 
 // batch submits a batch (its items' referenceIds count as accepted with
@@ -211,11 +258,8 @@ func (tr *traffic) batch(t *testing.T, ctx context.Context, s *system, p *partne
 		t.Fatal(err)
 	}
 	tr.mu.Lock()
-	if tr.accepted[p.id] == nil {
-		tr.accepted[p.id] = map[string]bool{}
-	}
 	for _, it := range items {
-		tr.accepted[p.id][it["referenceId"].(string)] = true
+		tr.accept(p.id, it["referenceId"].(string))
 	}
 	tr.mu.Unlock()
 	return b.ID
@@ -266,12 +310,16 @@ func (tr *traffic) answers() string {
 	return strings.Join(parts, ", ")
 }
 
-// serverErrors counts 5xx answers other than 503, and 503s without
-// Retry-After: neither may ever happen.
-func (tr *traffic) serverErrors() error {
+// badAnswers counts 5xx answers other than 503, 503s without
+// Retry-After, and 4xx answers to the load (which is well formed and
+// funded): none may ever happen.
+func (tr *traffic) badAnswers() error {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	var errs []error
+	if tr.refused > 0 {
+		errs = append(errs, fmt.Errorf("%d requests refused with a 4xx", tr.refused))
+	}
 	for st, n := range tr.statuses {
 		if st >= 500 && st != http.StatusServiceUnavailable {
 			errs = append(errs, fmt.Errorf("%d answers %d", n, st))
@@ -283,13 +331,9 @@ func (tr *traffic) serverErrors() error {
 	return errors.Join(errs...)
 }
 
-// acceptedCount is how many referenceIds were answered 2xx.
-func (tr *traffic) acceptedCount() int {
+// unexpectCredit forgets a credit the run stopped sending.
+func (tr *traffic) unexpectCredit(workspace, ref string) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	n := 0
-	for _, refs := range tr.accepted {
-		n += len(refs)
-	}
-	return n
+	delete(tr.credits[workspace], ref)
 }

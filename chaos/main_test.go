@@ -11,6 +11,7 @@ package chaos_test
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -111,13 +112,18 @@ func scenario(t *testing.T) *rand.Rand {
 		t.Skip("the fault suite runs under make chaos (CHAOS_PROFILE=ci or full)")
 	}
 	t.Logf("seed %d: replay with CHAOS_SEED=%d CHAOS_PROFILE=%s go test -v -run '^%s$' ./chaos/", seedBase, seedBase, prof.name, t.Name())
-	return rand.New(rand.NewPCG(seedBase, uint64(len(t.Name()))))
+	name := fnv.New64a()
+	name.Write([]byte(t.Name()))
+	return rand.New(rand.NewPCG(seedBase, name.Sum64()))
 }
 
-// figure records one measured figure of a scenario, with how to replay
-// the run that produced it.
+// figure records one measured figure of a scenario that passed, with how
+// to replay the run that produced it; a failed scenario records none.
 func figure(t *testing.T, format string, args ...any) {
 	t.Helper()
+	if t.Failed() {
+		return
+	}
 	line := fmt.Sprintf(format, args...)
 	t.Log("FIGURE " + line)
 	figureMu.Lock()

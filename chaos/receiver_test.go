@@ -144,7 +144,7 @@ func (r *receiver) check() {
 	}
 }
 
-// deliveredOnce counts the events answered 2xx exactly once, and more
+// counts is how many events were answered 2xx, and how many of them more
 // than once, over every workspace.
 func (r *receiver) counts() (events, doubled int) {
 	r.mu.Lock()
@@ -158,6 +158,13 @@ func (r *receiver) counts() (events, doubled int) {
 		}
 	}
 	return events, doubled
+}
+
+// reached is how many requests reached the receiver.
+func (r *receiver) reached() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.attempts
 }
 
 // has reports whether the receiver answered 2xx to the event for workspace.

@@ -2,10 +2,13 @@ package chaos_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -59,17 +62,23 @@ func TestBulkPayoutWhileWorkersAreKilled(t *testing.T) {
 	p := newPartner(t, ctx, s, tr, "bulk", rcv, int64(items)*100+10_000, min(2_000, items/10))
 	moments := make([]float64, prof.workerKills)
 	for i := range moments {
-		moments[i] = 0.05 + 0.9*rng.Float64()
+		// Within the first 85% of the work: a delivery a killed worker had
+		// claimed waits out its claim (30 s) before another worker sends it,
+		// so kills at the very end measure that wait over and over.
+		moments[i] = 0.05 + 0.8*rng.Float64()
 	}
 	slices.Sort(moments)
 
+	var setupDelivered int
+	s.pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'`).Scan(&setupDelivered)
 	start := time.Now()
 	var batches []string
 	for b := 0; b*batchItemsMax < items; b++ {
 		var chunk []map[string]any
 		for i := b * batchItemsMax; i < min(items, (b+1)*batchItemsMax); i++ {
-			chunk = append(chunk, map[string]any{"referenceId": fmt.Sprintf("bulk-%d", i), "type": "credit",
-				"walletId": p.wallets[rng.IntN(len(p.wallets))], "amount": 1 + rng.Int64N(100), "currency": "USD"})
+			ref, wallet, amount := fmt.Sprintf("bulk-%d", i), p.wallets[rng.IntN(len(p.wallets))], 1+rng.Int64N(100)
+			chunk = append(chunk, map[string]any{"referenceId": ref, "type": "credit", "walletId": wallet, "amount": amount, "currency": "USD"})
+			tr.expectCredit(p.id, ref, wallet, amount)
 		}
 		batches = append(batches, tr.batch(t, ctx, s, p, fmt.Sprintf("payout-%d", b), chunk))
 	}
@@ -78,7 +87,7 @@ func TestBulkPayoutWhileWorkersAreKilled(t *testing.T) {
 	progress := func() float64 {
 		var n int
 		s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM transactions WHERE batch_id = ANY($1) AND status <> 'pending')
-			+ (SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded')`, batches).Scan(&n)
+			+ (SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded') - $2`, batches, setupDelivered).Scan(&n)
 		return float64(n) / work
 	}
 	var kills []string
@@ -92,9 +101,14 @@ func TestBulkPayoutWhileWorkersAreKilled(t *testing.T) {
 				up = append(up, w)
 			}
 		}
+		if len(up) == 0 {
+			s.checkProcesses()
+			t.Fatal("no worker is running")
+		}
 		w := up[rng.IntN(len(up))]
 		w.Kill()
 		kills = append(kills, fmt.Sprintf("%.0f%%", 100*progress()))
+		t.Logf("%s killed at %s of the work, %s after the first POST", w.Name, kills[len(kills)-1], seconds(time.Since(start)))
 		time.Sleep(time.Duration(50+rng.IntN(450)) * time.Millisecond)
 		w.Restart(t)
 	}
@@ -106,12 +120,10 @@ func TestBulkPayoutWhileWorkersAreKilled(t *testing.T) {
 	for _, w := range s.workers {
 		s.waitUp(w)
 	}
-	quiet := s.audit(t, ctx, tr, rcv, []*partner{p})
-	if err := tr.serverErrors(); err != nil {
-		t.Error(err)
-	}
+	s.audit(t, ctx, tr, rcv, []*partner{p})
+	drained := time.Since(start)
 	figure(t, "%d-item payout in %d batches, 2 workers, %d kill -9s at %v of the work: every batch completed %s after the first POST, "+
-		"every event delivered %s later; audit passed", items, len(batches), len(kills), kills, seconds(applied), seconds(quiet))
+		"every event delivered (drained) %s after it; audit passed", items, len(batches), len(kills), kills, seconds(applied), seconds(drained))
 }
 
 // 2. Redis loses everything twice under load: FLUSHALL at 25% of the
@@ -135,19 +147,15 @@ func TestRedisFlushedAndRestartedEmpty(t *testing.T) {
 	}
 	tr.awaitDone(ctx, n*6/10)
 	rc.ShutdownNoSave(ctx) // answers with the connection closing
-	s.redis.Wait()
+	if err := s.redis.WaitExit(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 	down := time.Duration(500+rng.IntN(1500)) * time.Millisecond
 	time.Sleep(down)
 	s.redis.Restart(t)
 	testproc.WaitRedis(t, s.redis)
 	<-done
 	quiet := s.audit(t, ctx, tr, rcv, ps)
-	if err := tr.serverErrors(); err != nil {
-		t.Error(err)
-	}
-	if got := tr.acceptedCount(); got < n {
-		t.Errorf("%d of %d credits accepted", got, n)
-	}
 	figure(t, "%d credits from 4 partners at 32 clients on 2 api + 2 workers; FLUSHALL at 25%%, SHUTDOWN NOSAVE at 60%% and Redis back empty %s later: "+
 		"answers %s; every 202 final %s after the last, zero duplicates; audit passed", n, seconds(down), tr.answers(), seconds(quiet))
 }
@@ -171,7 +179,9 @@ func TestRedisDownDuringIngestion(t *testing.T) {
 	time.Sleep(lead)
 	before := tr.done.Load()
 	s.redisClient().ShutdownNoSave(ctx)
-	s.redis.Wait()
+	if err := s.redis.WaitExit(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(prof.redisDown)
 	during := tr.done.Load() - before
 	s.redis.Restart(t)
@@ -179,9 +189,6 @@ func TestRedisDownDuringIngestion(t *testing.T) {
 	back := time.Now()
 	<-done
 	s.audit(t, ctx, tr, hook, ps)
-	if err := tr.serverErrors(); err != nil {
-		t.Error(err)
-	}
 	tr.mu.Lock()
 	for st := range tr.statuses {
 		if st != 200 && st != 202 && st != 503 {
@@ -208,56 +215,72 @@ func TestPostgresRestartedUnderLoad(t *testing.T) {
 		defer close(done)
 		creditLoad(loadCtx, s, tr, rng, "pg", ps, 1_000_000, 16, prof.rate)
 	}()
-	probe := client.New(s.apis[0].base, ps[0].key, 2)
+	// Each mode at least once, the rest seeded.
+	modes := make([]bool, prof.postgresRestarts) // true: immediate
+	for i := range modes {
+		modes[i] = rng.IntN(2) == 1
+	}
+	first := rng.IntN(len(modes))
+	modes[first], modes[(first+1)%len(modes)] = true, false
 	var restarts []string
 	var worst time.Duration
-	for i := range prof.postgresRestarts {
+	for i, immediate := range modes {
 		time.Sleep(time.Duration(2000+rng.IntN(2000)) * time.Millisecond)
 		mode, sig := "fast", syscall.SIGINT // what pg_ctl stop -m fast sends
-		if rng.IntN(2) == 1 || i == prof.postgresRestarts-1 && !slices.ContainsFunc(restarts, func(r string) bool { return r[:9] == "immediate" }) {
+		if immediate {
 			mode, sig = "immediate", syscall.SIGQUIT // pg_ctl stop -m immediate
 		}
-		s.pg.Stop(sig, 30*time.Second)
+		if err := s.pg.Stop(sig, 30*time.Second); err != nil && !strings.Contains(err.Error(), "exit status") {
+			t.Fatalf("stop Postgres (%s): %v", mode, err)
+		}
 		outage := time.Duration(500+rng.IntN(2500)) * time.Millisecond
 		time.Sleep(outage)
 		s.pg.Restart(t)
 		s.pg.WaitReady(t, 60*time.Second)
-		up := time.Now()
-		// Back: the API accepts a credit and a worker applies it.
-		ref := fmt.Sprintf("probe-%d", i)
-		var back time.Duration
-		for {
-			res, err := probe.Do(ctx, "POST", "/v1/transactions", map[string]any{"referenceId": ref, "type": "credit",
-				"walletId": ps[0].wallets[0], "amount": 1, "currency": "USD"}, http.Header{"Prefer": {"wait=1"}})
-			if err == nil && res.Status == 200 {
-				back = time.Since(up)
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("not back after restart %d", i)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		tr.mu.Lock()
-		if tr.accepted[ps[0].id] == nil {
-			tr.accepted[ps[0].id] = map[string]bool{}
-		}
-		tr.accepted[ps[0].id][ref] = true
-		tr.mu.Unlock()
+		back := s.backAfter(t, ctx, tr, ps[0], fmt.Sprintf("probe-%d", i))
 		worst = max(worst, back)
 		restarts = append(restarts, fmt.Sprintf("%s (down %s, back %s)", mode, seconds(outage), seconds(back)))
-		if back > 10*time.Second {
-			t.Errorf("restart %d (%s): a credit was applied %s after Postgres was up; want within 10 s", i, mode, back)
+		if back > backWithin {
+			t.Errorf("restart %d (%s): a credit through every api was applied %s after Postgres was up; want within %s", i, mode, back, backWithin)
 		}
 	}
 	stopLoad()
 	<-done
 	quiet := s.audit(t, ctx, tr, rcv, ps)
-	if err := tr.serverErrors(); err != nil {
-		t.Error(err)
-	}
 	figure(t, "credits at %d/s on 2 api + 2 workers, Postgres restarted %d times: %v; answers %s; worst back (a credit accepted and applied after Postgres was up) %s; quiet %s after the load; audit passed",
 		prof.rate, len(restarts), restarts, tr.answers(), seconds(worst), seconds(quiet))
+}
+
+// backWithin is how soon after Postgres is back the service must be.
+const backWithin = 10 * time.Second
+
+// backAfter sends a credit through each api process (through the driver,
+// so its answers are counted) as soon as Postgres answers, and returns how
+// long until the last of them was applied.
+func (s *system) backAfter(t *testing.T, ctx context.Context, tr *traffic, p *partner, ref string) time.Duration {
+	t.Helper()
+	up := time.Now()
+	var wg sync.WaitGroup
+	for i, api := range s.apis {
+		wg.Go(func() {
+			ref, wallet := fmt.Sprintf("%s-%d", ref, i), p.wallets[i%len(p.wallets)]
+			tr.expectCredit(p.id, ref, wallet, 1)
+			body, _ := json.Marshal(map[string]any{"referenceId": ref, "type": "credit", "walletId": wallet, "amount": 1, "currency": "USD"})
+			for ctx.Err() == nil {
+				res := tr.sendVia(ctx, func(int) *orbtProcess { return api }, p, "POST", "/v1/transactions", body,
+					http.Header{"Prefer": {"wait=1"}}, ref)
+				if res != nil && res.Status == http.StatusOK {
+					return // final, and completed: the partner is funded far beyond the load
+				}
+				time.Sleep(50 * time.Millisecond) // 202: asked again, the replay answers once it is applied
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("not back %s after Postgres was up", time.Since(up))
+	}
+	return time.Since(up)
 }
 
 // 5. A webhook receiver down, then slow (10 s answers), then up: every
@@ -288,15 +311,19 @@ func TestWebhookReceiverDownThenSlow(t *testing.T) {
 	if doubled > 0 {
 		t.Errorf("%d of %d events were answered 2xx more than once", doubled, events)
 	}
+	reached := rcv.reached()
 	var attempts, maxAttempts int
 	var slowestApply time.Duration
 	s.pool.QueryRow(ctx, `SELECT COALESCE(sum(n), 0), COALESCE(max(n), 0) FROM (SELECT delivery_id, count(*) AS n FROM webhook_attempts GROUP BY 1) a`).Scan(&attempts, &maxAttempts)
 	// A slow receiver holds webhook tasks, never the ledger's.
 	s.pool.QueryRow(ctx, `SELECT COALESCE(max(completed_at - created_at), '0') FROM transactions WHERE reference_id LIKE 'w-%'`).Scan(&slowestApply)
+	if slowestApply >= slowAnswer/2 {
+		t.Errorf("a credit took %s to be applied while the receiver answered in %s: the ledger waited on webhook deliveries", slowestApply, slowAnswer)
+	}
 	figure(t, "%d credits while the receiver was down %s, then slow (10 s answers) %s, then up: %d events each delivered once under one webhook-id, "+
 		"every signature valid (%d attempts, up to %d for one event; %d reached the receiver); the last delivered %s after the receiver was up; "+
 		"slowest credit accepted→applied meanwhile %s; audit passed",
-		n, seconds(prof.receiverDown), seconds(prof.receiverSlow), events, attempts, maxAttempts, rcv.attempts, seconds(last), seconds(slowestApply))
+		n, seconds(prof.receiverDown), seconds(prof.receiverSlow), events, attempts, maxAttempts, reached, seconds(last), seconds(slowestApply))
 }
 
 // 6. Double spend: a wallet holding 1,000.00 takes 500 concurrent debits
@@ -329,12 +356,15 @@ func TestDoubleSpend(t *testing.T) {
 		tr.send(ctx, s, p, "POST", "/v1/redemptions", []byte(body), nil, fmt.Sprintf("x-%d", k))
 	})
 	s.audit(t, ctx, tr, rcv, []*partner{p})
-	if err := tr.serverErrors(); err != nil {
-		t.Error(err)
-	}
 	var debited, redeemed, debitsDone, redemptionsDone int64
 	s.pool.QueryRow(ctx, `SELECT COALESCE(sum(amount), 0), count(*) FROM transactions WHERE wallet_id = $1 AND type = 'debit' AND status = 'completed'`, w).Scan(&debited, &debitsDone)
 	s.pool.QueryRow(ctx, `SELECT COALESCE(sum(amount), 0), count(*) FROM redemptions WHERE wallet_id = $1 AND status = 'completed'`, w).Scan(&redeemed, &redemptionsDone)
+	var otherFailures int
+	s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM transactions WHERE wallet_id = $1 AND status = 'failed' AND failure_reason <> 'insufficient_funds')
+		+ (SELECT count(*) FROM redemptions WHERE wallet_id = $1 AND status = 'failed' AND failure_reason <> 'insufficient_funds')`, w).Scan(&otherFailures)
+	if otherFailures > 0 {
+		t.Errorf("%d debits or redemptions failed for another reason than insufficient_funds", otherFailures)
+	}
 	var wallet struct{ Balance, Held int64 }
 	mustCall(t, ctx, api, "GET", "/v1/wallets/"+w, nil, 200, &wallet)
 	if debited+redeemed != 100_000 || wallet.Balance != 0 || wallet.Held != 0 {
@@ -375,9 +405,6 @@ func TestProviderFailingAndTimingOut(t *testing.T) {
 	})
 	quiet := s.audit(t, ctx, tr, rcv, []*partner{p})
 	final := time.Since(start)
-	if err := tr.serverErrors(); err != nil {
-		t.Error(err)
-	}
 	var completed, failed, calls int
 	s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed') FROM redemptions`).Scan(&completed, &failed)
 	s.pool.QueryRow(ctx, `SELECT COALESCE(sum(provider_attempts), 0) FROM redemptions`).Scan(&calls)
@@ -407,14 +434,9 @@ func TestAPIAndWorkerKilledMidRun(t *testing.T) {
 	api, worker := s.apis[rng.IntN(2)], s.workers[rng.IntN(2)]
 	api.Kill()
 	worker.Kill()
+	api.leftDown, worker.leftDown = true, true
 	<-done
 	quiet := s.audit(t, ctx, tr, rcv, ps)
-	if err := tr.serverErrors(); err != nil {
-		t.Error(err)
-	}
-	if got := tr.acceptedCount(); got < n {
-		t.Errorf("%d of %d credits accepted", got, n)
-	}
 	figure(t, "%d credits at 32 clients; %s and %s killed with kill -9 at %.0f%%: answers %s; every credit applied once, quiet %s after the last answer; audit passed",
 		n, api.Name, worker.Name, 100*at, tr.answers(), seconds(quiet))
 }

@@ -37,6 +37,9 @@ type system struct {
 type orbtProcess struct {
 	*testproc.Process
 	base string // http://addr of its listener (the ops listener of a worker)
+	// leftDown marks a process a scenario killed and left down; the audit
+	// requires every other one to be running.
+	leftDown bool
 }
 
 type systemOptions struct {
@@ -162,11 +165,15 @@ func (s *system) logs() []byte {
 	return all
 }
 
-// checkLogs fails the test on a panic or a Go runtime crash in any orbt
-// process's output.
-func (s *system) checkLogs() {
+// checkProcesses fails the test when an orbt process a scenario did not
+// leave down has exited (a fault it should have ridden out ended it), or
+// any wrote a panic or a Go runtime crash.
+func (s *system) checkProcesses() {
 	s.t.Helper()
 	for _, p := range append(append([]*orbtProcess{}, s.apis...), s.workers...) {
+		if !p.leftDown && !p.Running() {
+			s.t.Errorf("%s exited:\n%s", p.Name, testproc.Tail(string(p.Output()), 2000))
+		}
 		out := string(p.Output())
 		for _, bad := range []string{"panic", "fatal error:", "DATA RACE"} {
 			if i := strings.Index(out, bad); i >= 0 {
@@ -183,7 +190,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// ctx is a scenario's context, bounded so a hung scenario fails rather
+// scenarioContext is a scenario's context, bounded so a hung scenario fails rather
 // than eating the suite's time.
 func scenarioContext(t *testing.T, limit time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CHAOS_PROFILE="${CHAOS_PROFILE:-full}"
 case "$CHAOS_PROFILE" in
-ci) fuzztime=10s timeout=20m ;;
+ci) fuzztime=10s timeout=10m ;;
 full) fuzztime=60s timeout=90m ;;
 *) echo "CHAOS_PROFILE=$CHAOS_PROFILE: want ci or full" >&2; exit 2 ;;
 esac

@@ -86,12 +86,15 @@ var invariantQueries = []store.Rule{
 				count(*) FILTER (WHERE status = 'failed') AS f
 			FROM transactions WHERE batch_id IS NOT NULL GROUP BY batch_id) s ON s.batch_id = b.id
 		WHERE b.pending <> COALESCE(s.p, 0) OR b.completed <> COALESCE(s.c, 0) OR b.failed <> COALESCE(s.f, 0) LIMIT 10`},
+	// Events are counted per transaction first: joined row by row on
+	// data->>'id', the scan took minutes over 10,000 transactions.
 	{Name: "a final credit, debit or funding reports its outcome exactly once", SQL: `
-		SELECT t.id, count(e.id) FROM transactions t
-		LEFT JOIN events e ON e.workspace_id = t.workspace_id AND e.type IN ('transaction.completed', 'transaction.failed')
-			AND e.data->>'id' = t.id
+		SELECT t.id, COALESCE(e.n, 0) FROM transactions t
+		LEFT JOIN (SELECT workspace_id, data->>'id' AS transaction_id, count(*) AS n, min(type) AS type FROM events
+			WHERE type IN ('transaction.completed', 'transaction.failed') GROUP BY 1, 2) e
+			ON e.workspace_id = t.workspace_id AND e.transaction_id = t.id
 		WHERE t.status IN ('completed', 'failed') AND t.type IN ('credit', 'debit', 'funding')
-		GROUP BY t.id HAVING count(e.id) <> 1 OR bool_or(e.type <> 'transaction.' || t.status) LIMIT 10`},
+			AND (e.n IS DISTINCT FROM 1 OR e.type <> 'transaction.' || t.status) LIMIT 10`},
 	{Name: "a completed batch reports batch.completed exactly once", SQL: `
 		SELECT b.id, count(e.id) FROM batches b
 		LEFT JOIN events e ON e.workspace_id = b.workspace_id AND e.type = 'batch.completed' AND e.data->>'id' = b.id

@@ -153,6 +153,19 @@ func (p *Process) Wait() error {
 	return p.exitErr
 }
 
+// WaitExit waits up to limit for the process to exit on its own.
+func (p *Process) WaitExit(limit time.Duration) error {
+	p.mu.Lock()
+	exited := p.exited
+	p.mu.Unlock()
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(limit):
+		return fmt.Errorf("%s still running %s later", p.Name, limit)
+	}
+}
+
 // Restart starts the process again once it has exited.
 func (p *Process) Restart(t testing.TB) {
 	t.Helper()
