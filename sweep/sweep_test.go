@@ -11,9 +11,7 @@ import (
 	"github.com/orbt/orbt/workspace"
 )
 
-// redisDB is this package's Redis database index: 3, which the Makefile's
-// list gives an "e2e" package that does not exist (12, 11 to 14, are the
-// api package's own stacks').
+// redisDB is this package's Redis database index (see the Makefile).
 const redisDB = 3
 
 var db *testenv.Database

@@ -1,6 +1,6 @@
-// Package worker runs the asynq server that applies transactions to the
-// ledger, the relay that re-enqueues anything Redis lost, and (later) the
-// webhook deliveries.
+// Package worker runs the asynq servers (one per queue) that apply
+// transactions to the ledger, deliver webhooks and process redemptions,
+// and the relay that re-enqueues anything Redis lost.
 package worker
 
 import (

@@ -464,7 +464,7 @@ func TestSlowReceiverNeverHoldsTheLedger(t *testing.T) {
 	}))
 	t.Cleanup(func() { close(release); slow.Close() })
 	h.endpoint(slow.URL)
-	const concurrency = 10 // the shared stack's WorkerConcurrency
+	concurrency := sharedStack.App.Settings.WorkerConcurrency // each queue's goroutines
 	for i := range concurrency + 5 {
 		h.credit(fmt.Sprintf("hold-%d", i), 1)
 	}
