@@ -82,23 +82,10 @@ func mustCall(t *testing.T, ctx context.Context, c *client.Client, method, path 
 func listAll[T any](t *testing.T, ctx context.Context, c *client.Client, path string) []T {
 	t.Helper()
 	var all []T
-	cursor := ""
-	for {
-		var page struct {
-			Data       []T     `json:"data"`
-			NextCursor *string `json:"nextCursor"`
-		}
-		u := path
-		if cursor != "" {
-			u += "&cursor=" + cursor
-		}
-		mustCall(t, ctx, c, "GET", u, nil, 200, &page)
-		all = append(all, page.Data...)
-		if page.NextCursor == nil {
-			return all
-		}
-		cursor = *page.NextCursor
+	if err := client.ListAll(ctx, c, path, func(item T) { all = append(all, item) }); err != nil {
+		t.Fatal(err)
 	}
+	return all
 }
 
 // awaitBatch waits until a batch is completed.

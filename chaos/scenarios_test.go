@@ -38,6 +38,19 @@ func creditLoad(ctx context.Context, s *system, tr *traffic, rng *rand.Rand, pre
 	})
 }
 
+// startLoad runs creditLoad in the background; the channel closes when
+// it is done. The load draws from a stream of its own, split from rng
+// here, so the scenario's own draws meanwhile stay seeded (and unraced).
+func startLoad(ctx context.Context, s *system, tr *traffic, rng *rand.Rand, prefix string, partners []*partner, n, concurrency, rate int) <-chan struct{} {
+	loadRng := rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		creditLoad(ctx, s, tr, loadRng, prefix, partners, n, concurrency, rate)
+	}()
+	return done
+}
+
 // partners makes n funded partners subscribed at rcv, wallets each.
 func partners(t *testing.T, ctx context.Context, s *system, tr *traffic, rcv *receiver, name string, n, wallets int, funds int64) []*partner {
 	var ps []*partner
@@ -135,11 +148,7 @@ func TestRedisFlushedAndRestartedEmpty(t *testing.T) {
 	rcv, tr := newReceiver(t), newTraffic()
 	ps := partners(t, ctx, s, tr, rcv, "redis", 4, 50, int64(prof.credits)*100)
 	n := prof.credits
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		creditLoad(ctx, s, tr, rng, "r", ps, n, 32, 0)
-	}()
+	done := startLoad(ctx, s, tr, rng, "r", ps, n, 32, 0)
 	rc := s.redisClient()
 	tr.awaitDone(ctx, n/4)
 	if err := rc.FlushAll(ctx).Err(); err != nil {
@@ -171,11 +180,7 @@ func TestRedisDownDuringIngestion(t *testing.T) {
 	ps := partners(t, ctx, s, tr, hook, "ingest", 2, 50, 10_000_000)
 	lead := 3 * time.Second
 	n := int((lead + prof.redisDown + 5*time.Second).Seconds() * float64(prof.rate))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		creditLoad(ctx, s, tr, rng, "i", ps, n, 16, prof.rate)
-	}()
+	done := startLoad(ctx, s, tr, rng, "i", ps, n, 16, prof.rate)
 	time.Sleep(lead)
 	before := tr.done.Load()
 	s.redisClient().ShutdownNoSave(ctx)
@@ -210,11 +215,7 @@ func TestPostgresRestartedUnderLoad(t *testing.T) {
 	rcv, tr := newReceiver(t), newTraffic()
 	ps := partners(t, ctx, s, tr, rcv, "pg", 2, 50, 10_000_000)
 	loadCtx, stopLoad := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		creditLoad(loadCtx, s, tr, rng, "pg", ps, 1_000_000, 16, prof.rate)
-	}()
+	done := startLoad(loadCtx, s, tr, rng, "pg", ps, 1_000_000, 16, prof.rate)
 	// Each mode at least once, the rest seeded.
 	modes := make([]bool, prof.postgresRestarts) // true: immediate
 	for i := range modes {
@@ -294,11 +295,7 @@ func TestWebhookReceiverDownThenSlow(t *testing.T) {
 	rcv.setMode(receiverDown)
 	n := prof.webhookCredits
 	span := prof.receiverDown + prof.receiverSlow + 5*time.Second
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		creditLoad(ctx, s, tr, rng, "w", []*partner{p}, n, 8, int(float64(n)/span.Seconds()))
-	}()
+	done := startLoad(ctx, s, tr, rng, "w", []*partner{p}, n, 8, int(float64(n)/span.Seconds()))
 	time.Sleep(prof.receiverDown)
 	rcv.setMode(receiverSlow)
 	time.Sleep(prof.receiverSlow)
@@ -424,11 +421,7 @@ func TestAPIAndWorkerKilledMidRun(t *testing.T) {
 	rcv, tr := newReceiver(t), newTraffic()
 	ps := partners(t, ctx, s, tr, rcv, "procs", 3, 50, int64(prof.credits)*100)
 	n := prof.credits
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		creditLoad(ctx, s, tr, rng, "k", ps, n, 32, 0)
-	}()
+	done := startLoad(ctx, s, tr, rng, "k", ps, n, 32, 0)
 	at := 0.3 + 0.3*rng.Float64()
 	tr.awaitDone(ctx, int(at*float64(n)))
 	api, worker := s.apis[rng.IntN(2)], s.workers[rng.IntN(2)]

@@ -121,3 +121,29 @@ func (c *Client) Call(ctx context.Context, method, path string, body any, want i
 	}
 	return res, nil
 }
+
+// ListAll walks a cursor-paginated list (path holds its query already,
+// limit included), calling each for every item, page after page.
+func ListAll[T any](ctx context.Context, c *Client, path string, each func(T)) error {
+	cursor := ""
+	for {
+		var page struct {
+			Data       []T     `json:"data"`
+			NextCursor *string `json:"nextCursor"`
+		}
+		u := path
+		if cursor != "" {
+			u += "&cursor=" + cursor
+		}
+		if _, err := c.Call(ctx, "GET", u, nil, 200, &page); err != nil {
+			return fmt.Errorf("list %s: %w", path, err)
+		}
+		for _, item := range page.Data {
+			each(item)
+		}
+		if page.NextCursor == nil {
+			return nil
+		}
+		cursor = *page.NextCursor
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -15,7 +14,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/testenv"
 	"github.com/orbt/orbt/teststack"
@@ -51,9 +49,7 @@ var fuzzAddress atomic.Uint32
 const signedOutToken = "fuzz-signed-out-form-token"
 
 func newFuzzTarget(f *testing.F) *fuzzTarget {
-	log := &testenv.SyncBuffer{}
-	s := teststack.ForFuzz(f, db.Pool, teststack.Options{Settings: app.Settings{TrustedProxies: []string{"127.0.0.1"}},
-		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelError}))})
+	s, log := teststack.ForFuzzPages(f, db.Pool)
 	return &fuzzTarget{stack: s, log: log}
 }
 

@@ -3,14 +3,12 @@ package consumerui_test
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/testenv"
 	"github.com/orbt/orbt/teststack"
 )
@@ -35,9 +33,7 @@ type fuzzTarget struct {
 var fuzzAddress atomic.Uint32
 
 func newFuzzTarget(f *testing.F) *fuzzTarget {
-	log := &testenv.SyncBuffer{}
-	s := teststack.ForFuzz(f, db.Pool, teststack.Options{Settings: app.Settings{TrustedProxies: []string{"127.0.0.1"}},
-		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelError}))})
+	s, log := teststack.ForFuzzPages(f, db.Pool)
 	return &fuzzTarget{stack: s, log: log}
 }
 

@@ -342,32 +342,7 @@ type batch struct {
 
 // pages walks a cursor-paginated list of transactions.
 func (c *runner) pages(ctx context.Context, p *partner, path string, each func(txn)) error {
-	return listAll(ctx, c, p.key, path, each)
-}
-
-// listAll walks a cursor-paginated list (path has its query already).
-func listAll[T any](ctx context.Context, c *runner, key, path string, each func(T)) error {
-	cursor := ""
-	for {
-		var page struct {
-			Data       []T     `json:"data"`
-			NextCursor *string `json:"nextCursor"`
-		}
-		u := path
-		if cursor != "" {
-			u += "&cursor=" + cursor
-		}
-		if _, err := c.do(ctx, "GET", u, key, nil, &page); err != nil {
-			return fmt.Errorf("list %s: %w", path, err)
-		}
-		for _, t := range page.Data {
-			each(t)
-		}
-		if page.NextCursor == nil {
-			return nil
-		}
-		cursor = *page.NextCursor
-	}
+	return client.ListAll(ctx, c.api.WithKey(p.key), path, each)
 }
 
 func (c *runner) awaitBatch(ctx context.Context, p *partner, id string) (batch, error) {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/orbt/orbt/client"
 )
 
 // The redeem scenario: Count gift card redemptions of the sandbox's
@@ -119,7 +121,7 @@ func (c *runner) verifyRedemptions(ctx context.Context, run string, partners []*
 	p := partners[0]
 	want := maps.Clone(p.opening)
 	t := newTally(r)
-	err := listAll(ctx, c, p.key, "/v1/redemptions?limit=500", func(x redemption) {
+	err := client.ListAll(ctx, c.api.WithKey(p.key), "/v1/redemptions?limit=500", func(x redemption) {
 		if strings.HasPrefix(x.ReferenceID, run+"-r-") && t.completed(x.ReferenceID, x.Status, x.CreatedAt, x.CompletedAt) {
 			want[x.WalletID] -= x.Amount
 		}

@@ -1,11 +1,14 @@
 package teststack
 
 import (
+	"log/slog"
 	"testing"
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orbt/orbt/app"
+	"github.com/orbt/orbt/testenv"
 	"github.com/orbt/orbt/testproc"
 )
 
@@ -21,4 +24,17 @@ func ForFuzz(f *testing.F, pool *pgxpool.Pool, o Options) *Stack {
 	redis := testproc.Redis(f, "fuzz-redis")
 	o.Redis = asynq.RedisClientOpt{Addr: redis.Addr}
 	return Start(f, pool, 0, o)
+}
+
+// ForFuzzPages is ForFuzz for the browser surfaces (consumer pages,
+// console): the stack trusts 127.0.0.1 as a proxy, so each request can
+// claim an address of its own in X-Forwarded-For and the per-address
+// limits never hide the handlers, and it logs its errors to the buffer
+// returned, where a panic after a page's status was sent shows.
+func ForFuzzPages(f *testing.F, pool *pgxpool.Pool) (*Stack, *testenv.SyncBuffer) {
+	f.Helper()
+	log := &testenv.SyncBuffer{}
+	s := ForFuzz(f, pool, Options{Settings: app.Settings{TrustedProxies: []string{"127.0.0.1"}},
+		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelError}))})
+	return s, log
 }

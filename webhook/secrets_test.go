@@ -39,6 +39,33 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{t: t, hooks: NewStore(db.Pool, sealer, true), ledger: ledger.New(db.Pool, QueueFanout), ws: created.ID}
 }
 
+// recorder is a receiver that answers 200 to everything and keeps what
+// it was sent.
+type recorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	got  []*http.Request
+	body [][]byte
+}
+
+func newRecorder(t *testing.T) *recorder {
+	r := &recorder{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.got, r.body = append(r.got, req), append(r.body, b)
+		r.mu.Unlock()
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *recorder) requests() ([]*http.Request, [][]byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got, r.body
+}
+
 // stored is an endpoint's row as a dump of the database shows it.
 func (f *fixture) stored(id string) string {
 	f.t.Helper()
@@ -109,18 +136,7 @@ func TestEndpointSecretsRestSealed(t *testing.T) {
 func TestLegacyClearSecretsAreSealedAndKeepSigning(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	var (
-		mu   sync.Mutex
-		got  []*http.Request
-		body [][]byte
-	)
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got, body = append(got, r), append(body, b)
-		mu.Unlock()
-	}))
-	defer rcv.Close()
+	rcv := newRecorder(t)
 
 	// 1. At start.
 	started, err := f.hooks.CreateEndpoint(ctx, f.ws, "https://hooks.example.com/start", []string{"batch.completed"}, nil)
@@ -174,8 +190,7 @@ func TestLegacyClearSecretsAreSealedAndKeepSigning(t *testing.T) {
 	if row := f.stored(delivered.ID); strings.Contains(row, "bGVnYWN5") {
 		t.Errorf("clear text left after a delivery: %s", row)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	got, body := rcv.requests()
 	if len(got) != 1 {
 		t.Fatalf("receiver got %d requests", len(got))
 	}
@@ -197,18 +212,7 @@ func TestLegacyClearSecretsAreSealedAndKeepSigning(t *testing.T) {
 func TestRotationByTheReleaseBeforeKeepsTheNewSecret(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	var (
-		mu   sync.Mutex
-		got  []*http.Request
-		body [][]byte
-	)
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got, body = append(got, r), append(body, b)
-		mu.Unlock()
-	}))
-	defer rcv.Close()
+	rcv := newRecorder(t)
 	e, err := f.hooks.CreateEndpoint(ctx, f.ws, rcv.URL, []string{"transaction.completed"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -241,8 +245,7 @@ func TestRotationByTheReleaseBeforeKeepsTheNewSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	got, body := rcv.requests()
 	if len(got) != 1 {
 		t.Fatalf("receiver got %d requests", len(got))
 	}
