@@ -82,7 +82,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	orbtBin = filepath.Join(dir, "orbt")
-	// The binary people run: no race detector, built as the Dockerfile does.
+	// The binary people run: no race detector.
 	build := exec.Command("go", "build", "-o", orbtBin, "..")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
