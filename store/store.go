@@ -160,3 +160,18 @@ func Backlog(ctx context.Context, q Querier, sql string) (int64, time.Duration, 
 	}
 	return n, time.Duration(seconds * float64(time.Second)), nil
 }
+
+// InBatches runs batch until it does less than size rows (or fails), and
+// returns how many rows it did in all: a sweep over rows claimed size at a
+// time (FOR UPDATE SKIP LOCKED), each batch its own transaction, so
+// processes starting together share the work.
+func InBatches(ctx context.Context, size int, batch func(context.Context) (int, error)) (int, error) {
+	total := 0
+	for {
+		n, err := batch(ctx)
+		total += n
+		if err != nil || n < size {
+			return total, err
+		}
+	}
+}

@@ -96,11 +96,24 @@ func (p *Process) start() error {
 	return nil
 }
 
+// current is the command of the latest run and the channel closed when
+// it exits.
+func (p *Process) current() (*exec.Cmd, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd, p.exited
+}
+
+// result is how the latest run exited (nil: status 0), once it has.
+func (p *Process) result() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exitErr
+}
+
 // Running reports whether the process has not exited.
 func (p *Process) Running() bool {
-	p.mu.Lock()
-	exited := p.exited
-	p.mu.Unlock()
+	_, exited := p.current()
 	select {
 	case <-exited:
 		return false
@@ -109,22 +122,13 @@ func (p *Process) Running() bool {
 	}
 }
 
-// Pid is the running process's id.
-func (p *Process) Pid() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cmd.Process.Pid
-}
-
 // Kill ends the process as a crash would (SIGKILL) and waits for it.
 func (p *Process) Kill() { p.Stop(syscall.SIGKILL, time.Minute) }
 
 // Stop sends sig and waits up to limit for the process to exit, then kills
 // it; it returns how the process exited (nil: status 0).
 func (p *Process) Stop(sig syscall.Signal, limit time.Duration) error {
-	p.mu.Lock()
-	cmd, exited := p.cmd, p.exited
-	p.mu.Unlock()
+	cmd, exited := p.current()
 	select {
 	case <-exited:
 	default:
@@ -137,27 +141,19 @@ func (p *Process) Stop(sig syscall.Signal, limit time.Duration) error {
 			return fmt.Errorf("%s did not exit within %s of %s", p.Name, limit, sig)
 		}
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.exitErr
+	return p.result()
 }
 
 // Wait waits for the process to exit on its own.
 func (p *Process) Wait() error {
-	p.mu.Lock()
-	exited := p.exited
-	p.mu.Unlock()
+	_, exited := p.current()
 	<-exited
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.exitErr
+	return p.result()
 }
 
 // WaitExit waits up to limit for the process to exit on its own.
 func (p *Process) WaitExit(limit time.Duration) error {
-	p.mu.Lock()
-	exited := p.exited
-	p.mu.Unlock()
+	_, exited := p.current()
 	select {
 	case <-exited:
 		return nil

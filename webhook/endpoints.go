@@ -278,14 +278,7 @@ const sealBatchSize = 100
 // and clears the clear text; it returns how many endpoints it sealed.
 // Every process runs it when it starts; several at once share the work.
 func (s *Store) SealLegacySecrets(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, err := s.sealLegacyBatch(ctx, "")
-		total += n
-		if err != nil || n < sealBatchSize {
-			return total, err
-		}
-	}
+	return store.InBatches(ctx, sealBatchSize, func(ctx context.Context) (int, error) { return s.sealLegacyBatch(ctx, "") })
 }
 
 // sealLegacyBatch seals up to sealBatchSize endpoints holding clear text,

@@ -112,14 +112,7 @@ const sealBatchSize = 100
 // how many it sealed. Every process runs it when it starts, so a
 // workspace whose secret is never read keeps none in clear either.
 func (s *Store) SealLegacySigningSecrets(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, err := s.sealSigningBatch(ctx)
-		total += n
-		if err != nil || n < sealBatchSize {
-			return total, err
-		}
-	}
+	return store.InBatches(ctx, sealBatchSize, s.sealSigningBatch)
 }
 
 func (s *Store) sealSigningBatch(ctx context.Context) (int, error) {
