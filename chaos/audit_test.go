@@ -61,7 +61,9 @@ func (s *system) audit(t *testing.T, ctx context.Context, tr *traffic, rcv *rece
 		time.Sleep(100 * time.Millisecond)
 	}
 	quiet := time.Since(start)
-	defer func() { t.Logf("quiet after %s; the audit's checks took %s more", seconds(quiet), seconds(time.Since(start)-quiet)) }()
+	defer func() {
+		t.Logf("quiet after %s; the audit's checks took %s more", seconds(quiet), seconds(time.Since(start)-quiet))
+	}()
 
 	l := ledger.New(s.pool, nil)
 	if err := errors.Join(l.CheckInvariants(ctx), giftcard.NewStore(s.pool, l, nil).CheckInvariants(ctx)); err != nil {
