@@ -35,9 +35,15 @@ func TestReadReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	replicaPool := replica.Pool(t, "orbt")
+	// CREATE DATABASE reaches the replica by streaming, a moment after it
+	// commits on the primary: until then the replica refuses connections
+	// to it (CI once asked too soon).
 	var inRecovery bool
-	if err := replicaPool.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil || !inRecovery {
-		t.Fatalf("the replica is not in recovery: %v", err)
+	testproc.WaitFor(t, "the database on the replica", 10*time.Second, func() error {
+		return replicaPool.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery)
+	})
+	if !inRecovery {
+		t.Fatal("the replica is not in recovery")
 	}
 
 	// A process starting while its replica is behind must not trust it,
