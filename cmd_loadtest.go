@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,9 +29,13 @@ func runLoadtest(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Wallets, "wallets", 0, "wallets per partner (default count/10, at most 10000)")
 	fs.IntVar(&o.Partners, "partners", 20, "partners in the spread scenario")
 	fs.IntVar(&o.BatchSize, "batch-size", 10_000, "items per batch in the bulk scenario")
+	fs.BoolVar(&o.NewConsumers, "new-consumers", false, "bulk: pay each item to a new consumer (its wallet made on the way)")
+	fs.BoolVar(&o.Webhooks, "webhooks", false, "subscribe a loopback receiver to transaction.completed and measure delivery (the stack needs ORBT_WEBHOOK_ALLOW_PRIVATE=true)")
+	fs.BoolVar(&o.LocalStack, "stack-cpu", true, "read the CPU and memory of this machine's orbt, postgres and redis-server processes around the run")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long to wait for every transaction to be final")
 	databaseURL := fs.String("database-url", "", "also scan the ledger's invariants in this database after the run")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	jsonOut := fs.String("json-out", "", "also write the report as JSON to this file")
 	asRow := fs.Bool("row", false, "print the report as one row of a Markdown table (see make bench)")
 	header := fs.Bool("row-header", false, "print the header of the --row table and exit")
 	if err := fs.Parse(args); err != nil {
@@ -55,6 +60,15 @@ func runLoadtest(ctx context.Context, args []string) error {
 	report, err := loadtest.Run(ctx, o)
 	if err != nil {
 		return fmt.Errorf("loadtest %s: %w", o.Scenario, err)
+	}
+	if *jsonOut != "" {
+		data, err := json.MarshalIndent(report, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonOut, data, 0o644); err != nil {
+			return fmt.Errorf("--json-out: %w", err)
+		}
 	}
 	switch {
 	case *asJSON:

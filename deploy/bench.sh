@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: measures Orbt on this machine against its own pgbench figure.
-# Starts `orbt dev` on a fresh database (and its own Redis index), drives it
+# Starts `orbt api` and `orbt worker` on a fresh database (and its own Redis
+# index), drives them
 # with `orbt loadtest` through the public API, runs the ledger's Go
 # benchmarks and pgbench TPC-B, and prints one Markdown table for
 # BENCHMARKS.md. Everything it creates it drops again.
@@ -23,10 +24,10 @@ api="http://127.0.0.1:$port"
 token="bench_$stamp"
 log=$(mktemp -d)/bench
 mkdir -p "$log"
-dev_pid=""
+api_pid="" worker_pid=""
 
 cleanup() {
-  [ -n "$dev_pid" ] && kill "$dev_pid" 2>/dev/null && wait "$dev_pid" 2>/dev/null
+  for pid in $api_pid $worker_pid; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
     -c "DROP DATABASE IF EXISTS $pgbench_db WITH (FORCE)" >/dev/null 2>&1 || true
   redis-cli -n "$redis_db" flushdb >/dev/null 2>&1 || true
@@ -34,11 +35,11 @@ cleanup() {
 trap cleanup EXIT
 
 if [ "${BENCH_QUICK:-}" = 1 ]; then
-  n_single=3000 n_hot=10000 n_spread=10000 n_steady=3000 bulk_many=20000 n_redeem=1000 n_partner=3000 pgbench_secs=5 benchtime=2000x spread_wallets=50
+  n_cmp=5000 n_single=3000 n_hot=10000 n_steady=3000 bulk_many=20000 n_redeem=1000 n_partner=3000 pgbench_secs=5 benchtime=2000x
 else
-  # spread: 20 partners of 500 wallets, as many wallets as hot's one partner.
-  n_single=30000 n_hot=100000 n_spread=100000 n_steady=20000 bulk_many=100000 n_redeem=10000 n_partner=20000 pgbench_secs=30 benchtime=20000x spread_wallets=500
+  n_cmp=30000 n_single=30000 n_hot=100000 n_steady=20000 bulk_many=100000 n_redeem=10000 n_partner=20000 pgbench_secs=30 benchtime=20000x
 fi
+command -v jq >/dev/null || { echo "bench: needs jq (apt-get install jq)" >&2; exit 1; }
 
 echo "bench: pgbench TPC-B (scale 10, 16 clients, ${pgbench_secs}s)" >&2
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $pgbench_db"
@@ -49,31 +50,45 @@ pgbench -c 16 -j 2 -T 5 -h 127.0.0.1 -U postgres "$pgbench_db" >/dev/null 2>&1
 tps=$(pgbench -c 16 -j 2 -T "$pgbench_secs" -h 127.0.0.1 -U postgres "$pgbench_db" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE $pgbench_db WITH (FORCE)"
 
-echo "bench: starting orbt dev on $api (database $db, Redis index $redis_db)" >&2
+echo "bench: starting orbt api and orbt worker on $api (database $db, Redis index $redis_db)" >&2
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $db"
 redis-cli -n "$redis_db" flushdb >/dev/null
-DATABASE_URL="$pg/$db?sslmode=disable" REDIS_URL="redis://127.0.0.1:6379/$redis_db" ORBT_HTTP_ADDR="127.0.0.1:$port" \
-  ORBT_ADMIN_TOKEN="$token" ORBT_RATE_LIMIT_READ=0 ORBT_RATE_LIMIT_WRITE=0 bin/orbt dev > "$log/dev.log" 2>&1 &
-dev_pid=$!
+export DATABASE_URL="$pg/$db?sslmode=disable" REDIS_URL="redis://127.0.0.1:6379/$redis_db" ORBT_HTTP_ADDR="127.0.0.1:$port" \
+  ORBT_ADMIN_TOKEN="$token" ORBT_RATE_LIMIT_READ=0 ORBT_RATE_LIMIT_WRITE=0 ORBT_WEBHOOK_ALLOW_PRIVATE=true
+bin/orbt migrate up > "$log/migrate.log" 2>&1
+# Two processes, as production runs them, so the CPU and memory of each
+# show apart.
+bin/orbt api > "$log/api.log" 2>&1 &
+api_pid=$!
+bin/orbt worker > "$log/worker.log" 2>&1 &
+worker_pid=$!
 for _ in $(seq 1 60); do curl -fsS "$api/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 
 rows="$log/rows.md"
 bin/orbt loadtest --row-header > "$rows"
-run() { # scenario args...
+run() { # name scenario-args...: one row, and the report as $log/name.json
+  local name=$1
+  shift
   echo "bench: loadtest $*" >&2
-  bin/orbt loadtest --api "$api" --admin-token "$token" --database-url "$pg/$db?sslmode=disable" --row "$@" >> "$rows"
+  bin/orbt loadtest --api "$api" --admin-token "$token" --database-url "$DATABASE_URL" --row --json-out "$log/$name.json" "$@" >> "$rows"
 }
-run --scenario single --count "$n_single" --concurrency 64
-run --scenario hot --count "$n_hot" --concurrency 64
-run --scenario spread --count "$n_spread" --concurrency 64 --partners 20 --wallets "$spread_wallets"
-run --scenario hot --count "$n_steady" --concurrency 64 --rate 1000
-run --scenario bulk --count 10000
-run --scenario bulk --count "$bulk_many" --batch-size 10000
+# Issue 14's comparison, back to back: one partner, then 50 partners of 40
+# wallets each, as many wallets in all; then the hot run again with a
+# loopback receiver subscribed to every transaction.completed.
+run hot --scenario hot --count "$n_cmp" --concurrency 64 --wallets 2000
+run spread --scenario spread --count "$n_cmp" --concurrency 64 --partners 50 --wallets 40
+run webhooks --scenario hot --count "$n_cmp" --concurrency 64 --wallets 2000 --webhooks
+run bulk_new --scenario bulk --count 10000 --new-consumers --wallets 10
+run bulk --scenario bulk --count 10000
+run single --scenario single --count "$n_single" --concurrency 64
+run hot_long --scenario hot --count "$n_hot" --concurrency 64
+run steady --scenario hot --count "$n_steady" --concurrency 64 --rate 1000
+run bulk_many --scenario bulk --count "$bulk_many" --batch-size 10000
 # Redemptions end to end through the sandbox provider: hold, call, capture.
-run --scenario redeem --count "$n_redeem" --concurrency 32 --wallets 1000
+run redeem --scenario redeem --count "$n_redeem" --concurrency 32 --wallets 1000
 # The hot credits again, signed, through the Orbt-compatible API, each
 # request answered only once its credit is applied.
-run --scenario partner --count "$n_partner" --concurrency 64
+run partner --scenario partner --count "$n_partner" --concurrency 64
 
 echo "bench: Go benchmarks of the ledger" >&2
 gobench=$(go test -run '^$' -bench . -benchtime "$benchtime" ./ledger 2>&1 | grep -E '^Benchmark' || true)
@@ -85,6 +100,27 @@ echo
 echo "pgbench TPC-B: $tps tps (scale 10, 16 clients, 2 threads, ${pgbench_secs}s)"
 echo
 cat "$rows"
+echo
+j() { jq -r "$2" "$log/$1.json"; }
+cpu() { j "$1" '.stackCpu as $c | .count as $n | "\((($c.goNs + $c.postgresNs + $c.redisNs) / $n / 1e6 * 1000 | round) / 1000) ms (Go \(($c.goNs / $n / 1e6 * 1000 | round) / 1000), Postgres \(($c.postgresNs / $n / 1e6 * 1000 | round) / 1000), Redis \(($c.redisNs / $n / 1e6 * 1000 | round) / 1000))"'; }
+ratio() { jq -rn --argjson a "$1" --argjson b "$2" '($a / $b * 100 | round) / 100'; }
+hot=$(j hot .appliedPerSecond) spread=$(j spread .appliedPerSecond) webhooks=$(j webhooks .appliedPerSecond)
+echo "Targets (issue 14), from this run:"
+echo
+echo "| target | measured |"
+echo "|---|---|"
+echo "| spread ≥ 0.9 × hot applied/s | $(ratio "$spread" "$hot") (spread $(printf %.0f "$spread")/s, hot $(printf %.0f "$hot")/s) |"
+echo "| stack CPU per applied transaction ≤ 0.25 ms, hot | $(cpu hot) |"
+echo "| stack CPU per applied transaction ≤ 0.25 ms, spread | $(cpu spread) |"
+echo "| hot applied/s ≥ 2.5 × pgbench TPC-B | $(ratio "$hot" "$tps") |"
+echo "| 10,000-item batch, new consumers: POST to completed ≤ 1 s | $(j bulk_new '.batchWall.maxNs / 1e6 | round') ms |"
+echo "| 10,000-item batch, existing wallets: ≤ 0.5 s | $(j bulk '.batchWall.maxNs / 1e6 | round') ms |"
+echo "| webhooks delivered/s ≥ 0.9 × applied/s | $(ratio "$(j webhooks .deliveredPerSecond)" "$webhooks") ($(j webhooks '.deliveredPerSecond | round')/s delivered, $(printf %.0f "$webhooks")/s applied) |"
+echo "| last delivery ≤ 1 s after the last apply | $(j webhooks '(.deliveryLagNs / 1e6 | round)') ms |"
+echo "| applied/s with the receiver ≥ 0.9 × without | $(ratio "$webhooks" "$hot") |"
+echo "| stack CPU per transaction with its delivery | $(cpu webhooks) |"
+echo "| RSS after the first $n_cmp credits | $(j hot '.rssBytes | to_entries | map("\(.key) \(.value / 1048576 | round) MB") | join(", ")') |"
+echo "| RSS after the $n_hot-credit hot run (about $((3 * n_cmp + 20000 + n_single + n_hot)) credits since start) | $(j hot_long '.rssBytes | to_entries | map("\(.key) \(.value / 1048576 | round) MB") | join(", ")') |"
 echo
 echo '```'
 echo "$gobench"

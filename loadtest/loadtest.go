@@ -52,6 +52,17 @@ type Options struct {
 	Wallets   int // wallets per partner
 	Partners  int // partners for the spread scenario
 	BatchSize int // items per batch for the bulk scenario
+	// NewConsumers pays each credit or batch item to a consumer named by
+	// its external id, new to the partner, so the wallet is made on the
+	// way, instead of into a wallet opened beforehand.
+	NewConsumers bool
+	// Webhooks subscribes a fast receiver on loopback to every partner's
+	// transaction.completed events and measures their delivery: the stack
+	// must allow private addresses (ORBT_WEBHOOK_ALLOW_PRIVATE=true).
+	Webhooks bool
+	// LocalStack reads the CPU and memory of the stack's processes on this
+	// machine (orbt, postgres, redis-server) from /proc around the run.
+	LocalStack bool
 	// Timeout bounds the wait for every transaction to become final.
 	Timeout time.Duration
 	// CheckLedger, when set, runs the ledger's own invariant scan in the
@@ -86,6 +97,23 @@ type Report struct {
 	Failed    int           `json:"failed"`
 	Errors    int           `json:"errors"`
 	Verified  []string      `json:"verified"`
+	// CPU is what the stack's processes spent from the first request to
+	// the last transaction final (and, with Webhooks, the last delivery);
+	// set with LocalStack.
+	CPU *StackCPU `json:"stackCpu,omitempty"`
+	// RSS is the resident memory of Orbt's processes after the run, by
+	// command (api, worker, dev); set with LocalStack.
+	RSS map[string]int64 `json:"rssBytes,omitempty"`
+	// Delivered counts the run's transaction.completed events the receiver
+	// got, each once (Webhooks).
+	Delivered   int     `json:"delivered,omitempty"`
+	DeliveredPS float64 `json:"deliveredPerSecond,omitempty"`
+	// DeliveryLag is how long after the last transaction was applied
+	// (its completedAt) its event's delivery, the run's last, arrived.
+	DeliveryLag time.Duration `json:"deliveryLagNs,omitempty"`
+	// lastApplied is the latest completedAt of the run's transactions, and
+	// lastDelivered when the receiver got the last of their events.
+	lastApplied, lastDelivered time.Time
 }
 
 // Percentiles of a latency distribution.
@@ -122,6 +150,23 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	r.Partners = len(partners)
 
+	var rc *receiver
+	if o.Webhooks {
+		if rc, err = startReceiver(run); err != nil {
+			return r, err
+		}
+		defer rc.close()
+		for i, p := range partners {
+			if err := c.subscribe(ctx, rc, p, i); err != nil {
+				return r, err
+			}
+		}
+	}
+	var before stackSnapshot
+	if o.LocalStack {
+		before = readStack()
+	}
+	start := time.Now()
 	switch o.Scenario {
 	case ScenarioBulk:
 		err = c.bulk(ctx, o, run, partners, &r)
@@ -133,12 +178,26 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err != nil {
 		return r, err
 	}
+	if rc != nil {
+		if err := c.awaitDeliveries(ctx, rc, start, &r); err != nil {
+			return r, err
+		}
+	}
+	if o.LocalStack {
+		after := readStack()
+		cpu := after.since(before)
+		r.CPU, r.RSS = &cpu, after.rssByRole()
+	}
 	verify := c.verify
 	if o.Scenario == ScenarioRedeem {
 		verify = c.verifyRedemptions
 	}
 	if err := verify(ctx, run, partners, &r); err != nil {
 		return r, fmt.Errorf("verify: %w", err)
+	}
+	if rc != nil {
+		r.DeliveryLag = r.lastDelivered.Sub(r.lastApplied)
+		r.Verified = append(r.Verified, "every completed credit's event delivered, signature valid, once")
 	}
 	if o.CheckLedger != nil {
 		if err := o.CheckLedger(ctx); err != nil {
@@ -171,6 +230,12 @@ func (o *Options) defaults() error {
 	}
 	if o.Key != "" && o.Scenario == ScenarioPartner {
 		return errors.New("the partner scenario signs with the signing secret of a workspace it creates: give --admin-token instead of --key")
+	}
+	if o.NewConsumers && o.Scenario != ScenarioBulk {
+		return errors.New("--new-consumers is for the bulk scenario: batch items name their consumer")
+	}
+	if o.Webhooks && (o.Scenario == ScenarioBulk || o.Scenario == ScenarioRedeem) {
+		return errors.New("--webhooks measures single credits: give the single, hot, spread or partner scenario")
 	}
 	if o.Count <= 0 {
 		o.Count = 10_000
@@ -417,8 +482,12 @@ func (c *runner) plan(o Options, run string, partners []*partner) []request {
 		p := partners[i%len(partners)]
 		reqs[i] = request{partner: p, body: map[string]any{
 			"referenceId": fmt.Sprintf("%s-t-%d", run, i), "type": "credit",
-			"walletId": p.wallets[(i/len(partners))%len(p.wallets)],
-			"amount":   1 + rng.Int64N(itemAmountMax), "currency": "USD"}}
+			"amount": 1 + rng.Int64N(itemAmountMax), "currency": "USD"}}
+		if o.NewConsumers {
+			reqs[i].body["consumerExternalId"] = fmt.Sprintf("%s-new-%d", run, i)
+		} else {
+			reqs[i].body["walletId"] = p.wallets[(i/len(partners))%len(p.wallets)]
+		}
 		reqs[i].raw, _ = json.Marshal(reqs[i].body)
 	}
 	return reqs
@@ -583,6 +652,25 @@ func (c *runner) awaitFinal(ctx context.Context, o Options, run string, partners
 	return nil
 }
 
+// awaitDeliveries waits for every completed credit's event to reach the
+// receiver, and records how fast they did.
+func (c *runner) awaitDeliveries(ctx context.Context, rc *receiver, start time.Time, r *Report) error {
+	want := r.Count - r.Errors
+	got, last := rc.await(ctx, want, 30*time.Second)
+	rc.mu.Lock()
+	repeats, rejected := rc.repeats, rc.rejected
+	rc.mu.Unlock()
+	if got < want {
+		return fmt.Errorf("webhooks: %d of %d events delivered, none more for 30 s", got, want)
+	}
+	if rejected > 0 || repeats > 0 {
+		return fmt.Errorf("webhooks: %d deliveries failed verification, %d events delivered more than once to a receiver that answered 204", rejected, repeats)
+	}
+	r.Delivered, r.lastDelivered = got, last
+	r.DeliveredPS = float64(got) / last.Sub(start).Seconds()
+	return nil
+}
+
 // bulk submits Count items in batches of BatchSize, all at once, and times
 // each batch from POST to completed.
 func (c *runner) bulk(ctx context.Context, o Options, run string, partners []*partner, r *Report) error {
@@ -687,6 +775,9 @@ func (t *tally) completed(ref, status string, created time.Time, completed *time
 	t.seen[ref] = true
 	if completed != nil {
 		t.toFinal = append(t.toFinal, completed.Sub(created))
+		if completed.After(t.r.lastApplied) {
+			t.r.lastApplied = *completed
+		}
 	}
 	switch status {
 	case "completed":
@@ -754,8 +845,8 @@ func (c *runner) checkWallets(ctx context.Context, p *partner, want map[string]i
 }
 
 // RowHeader is the header of the Markdown table Row writes rows of.
-const RowHeader = `| scenario | count | concurrency | rate | accepted/s | accept p99 | applied/s | final after last 202 | accept→final p50 / p99 | replays/s | bulk wall (batch p99) |
-|---|---|---|---|---|---|---|---|---|---|---|`
+const RowHeader = `| scenario | count | concurrency | rate | accepted/s | accept p99 | applied/s | final after last 202 | accept→final p50 / p99 | replays/s | bulk wall (batch p99) | stack CPU ms/txn (Go / Postgres / Redis) | RSS after | webhooks delivered/s (last after last apply) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`
 
 // Row writes the report as one row of a Markdown table.
 func (r Report) Row(w io.Writer) {
@@ -772,8 +863,30 @@ func (r Report) Row(w io.Writer) {
 		accepted, acceptP99, final = "–", "–", "–"
 		bulk = fmt.Sprintf("%s (%s)", ms(r.BulkWall), ms(r.BatchWall.P99))
 	}
-	fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %.0f | %s | %s / %s | %s | %s |\n", r.Scenario, r.Count, r.Concurrency, rate,
-		accepted, acceptP99, r.AppliedPS, final, ms(r.AcceptToFinal.P50), ms(r.AcceptToFinal.P99), replays, bulk)
+	scenario := r.Scenario
+	if r.Partners > 1 {
+		scenario = fmt.Sprintf("%s (%d×%d)", r.Scenario, r.Partners, r.Wallets)
+	}
+	fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s | %.0f | %s | %s / %s | %s | %s | %s | %s | %s |\n", scenario, r.Count, r.Concurrency, rate,
+		accepted, acceptP99, r.AppliedPS, final, ms(r.AcceptToFinal.P50), ms(r.AcceptToFinal.P99), replays, bulk,
+		r.cpuPerItem(), formatRSS(r.RSS), r.deliveries())
+}
+
+// cpuPerItem is the stack's CPU per item as "0.41 (0.22 / 0.17 / 0.02)".
+func (r Report) cpuPerItem() string {
+	if r.CPU == nil {
+		return "–"
+	}
+	total, goMS, pgMS, redisMS := r.CPU.PerItem(r.Count)
+	return fmt.Sprintf("%.2f (%.2f / %.2f / %.2f)", total, goMS, pgMS, redisMS)
+}
+
+// deliveries is the webhook delivery rate and lag as "3900 (0.2 s)".
+func (r Report) deliveries() string {
+	if r.Delivered == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f (%.2f s)", r.DeliveredPS, r.DeliveryLag.Seconds())
 }
 
 // unit names what the scenario submits.
@@ -816,6 +929,17 @@ func (r Report) Print(w io.Writer) {
 		ms(r.AcceptToFinal.P50), ms(r.AcceptToFinal.P90), ms(r.AcceptToFinal.P99), ms(r.AcceptToFinal.Max))
 	if r.ReplayedPS > 0 {
 		fmt.Fprintf(w, "replays         %.0f/s  p99 %s\n", r.ReplayedPS, ms(r.ReplayLatency.P99))
+	}
+	if r.Delivered > 0 {
+		fmt.Fprintf(w, "webhooks        %d events delivered, %.0f/s; the last %.2f s after the last transaction was applied\n",
+			r.Delivered, r.DeliveredPS, r.DeliveryLag.Seconds())
+	}
+	if r.CPU != nil {
+		fmt.Fprintf(w, "stack CPU       %s ms per item (Go / Postgres / Redis), %.1f s in all", r.cpuPerItem(), r.CPU.Total().Seconds())
+		for _, role := range slices.Sorted(maps.Keys(r.CPU.ByRole)) {
+			fmt.Fprintf(w, "; %s %.1f s", role, r.CPU.ByRole[role].Seconds())
+		}
+		fmt.Fprintf(w, "\nRSS after       %s\n", formatRSS(r.RSS))
 	}
 	fmt.Fprintf(w, "outcomes        %d completed, %d failed, %d errors\n", r.Completed, r.Failed, r.Errors)
 	fmt.Fprintf(w, "verified        %s\n", strings.Join(r.Verified, "; "))
