@@ -244,7 +244,7 @@ func (s *system) stillOpen(ctx context.Context, task *asynq.TaskInfo) (bool, err
 	case tasks.TypeTransactionApply:
 		var p tasks.TransactionApply
 		json.Unmarshal(task.Payload, &p)
-		sql, arg = `SELECT count(*) FROM transactions WHERE id = $1 AND status = 'pending'`, p.TransactionID
+		sql, arg = `SELECT count(*) FROM transactions WHERE lane_account_id = ANY ($1) AND status = 'pending'`, p.Lanes()
 	case tasks.TypeLaneApply:
 		var p tasks.LaneApply
 		json.Unmarshal(task.Payload, &p)
@@ -252,7 +252,7 @@ func (s *system) stillOpen(ctx context.Context, task *asynq.TaskInfo) (bool, err
 	case tasks.TypeWebhookDeliver:
 		var p tasks.WebhookDeliver
 		json.Unmarshal(task.Payload, &p)
-		sql, arg = `SELECT count(*) FROM webhook_deliveries WHERE id = $1 AND status = 'pending'`, p.DeliveryID
+		sql, arg = `SELECT count(*) FROM webhook_deliveries WHERE id = ANY ($1) AND status = 'pending'`, p.IDs()
 	case tasks.TypeRedemptionProcess:
 		var p tasks.RedemptionProcess
 		json.Unmarshal(task.Payload, &p)

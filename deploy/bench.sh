@@ -69,6 +69,8 @@ bin/orbt loadtest --row-header > "$rows"
 run() { # name scenario-args...: one row, and the report as $log/name.json
   local name=$1
   shift
+  # BENCH_ONLY="hot spread" runs only the runs named (for a quick look).
+  [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $name "* ]] || return 0
   echo "bench: loadtest $*" >&2
   bin/orbt loadtest --api "$api" --admin-token "$token" --database-url "$DATABASE_URL" --row --json-out "$log/$name.json" "$@" >> "$rows"
 }
@@ -91,6 +93,7 @@ run redeem --scenario redeem --count "$n_redeem" --concurrency 32 --wallets 1000
 run partner --scenario partner --count "$n_partner" --concurrency 64
 
 echo "bench: Go benchmarks of the ledger" >&2
+[ -n "${BENCH_ONLY:-}" ] && benchtime=1x
 gobench=$(go test -run '^$' -bench . -benchtime "$benchtime" ./ledger 2>&1 | grep -E '^Benchmark' || true)
 
 cores=$(nproc)
@@ -101,10 +104,11 @@ echo "pgbench TPC-B: $tps tps (scale 10, 16 clients, 2 threads, ${pgbench_secs}s
 echo
 cat "$rows"
 echo
-j() { jq -r "$2" "$log/$1.json"; }
+j() { jq -r "$2" "$log/$1.json" 2>/dev/null || echo –; }
 cpu() { j "$1" '.stackCpu as $c | .count as $n | "\((($c.goNs + $c.postgresNs + $c.redisNs) / $n / 1e6 * 1000 | round) / 1000) ms (Go \(($c.goNs / $n / 1e6 * 1000 | round) / 1000), Postgres \(($c.postgresNs / $n / 1e6 * 1000 | round) / 1000), Redis \(($c.redisNs / $n / 1e6 * 1000 | round) / 1000))"'; }
-ratio() { jq -rn --argjson a "$1" --argjson b "$2" '($a / $b * 100 | round) / 100'; }
+ratio() { jq -rn --argjson a "$1" --argjson b "$2" '($a / $b * 100 | round) / 100' 2>/dev/null || echo –; }
 hot=$(j hot .appliedPerSecond) spread=$(j spread .appliedPerSecond) webhooks=$(j webhooks .appliedPerSecond)
+hot=${hot/–/0} spread=${spread/–/0} webhooks=${webhooks/–/0}
 echo "Targets (issue 14), from this run:"
 echo
 echo "| target | measured |"

@@ -56,6 +56,23 @@ func (l *Ledger) Event(ctx context.Context, workspaceID, id string) (Event, erro
 	return e, nil
 }
 
+// EventsByID reads events by id, each of the workspace at the same index
+// of workspaceIDs, in one query; an id that names no event of its
+// workspace is left out.
+func (l *Ledger) EventsByID(ctx context.Context, workspaceIDs, ids []string) ([]Event, error) {
+	rows, err := l.pool.Query(ctx, `SELECT e.id, e.type, e.created_at, e.data
+		FROM unnest($1::text[], $2::text[]) AS k(ws, id) JOIN events e ON e.id = k.id AND e.workspace_id = k.ws`,
+		workspaceIDs, ids)
+	if err != nil {
+		return nil, fmt.Errorf("events by id: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, collectEvent)
+	if err != nil {
+		return nil, fmt.Errorf("events by id: %w", err)
+	}
+	return events, nil
+}
+
 // collectEvent reads a row of Events.
 func collectEvent(r pgx.CollectableRow) (Event, error) {
 	var e Event

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +25,7 @@ type Enqueuer struct {
 	// downUntil holds the unix nanos until which enqueues are skipped after
 	// Redis failed.
 	downUntil atomic.Int64
-	lanes     laneWakeups
+	wakeups   wakeups
 	// RedemptionTimeout bounds a redemption task's run: every provider call
 	// and pause of it (set once, before use).
 	RedemptionTimeout time.Duration
@@ -45,7 +47,7 @@ func NewEnqueuer(client *asynq.Client, log *slog.Logger) *Enqueuer {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Enqueuer{client: client, log: log, lanes: laneWakeups{m: make(map[int64]*laneWakeup)}}
+	return &Enqueuer{client: client, log: log}
 }
 
 // Enqueue hands one task to Redis. A task id already queued is success.
@@ -74,26 +76,29 @@ func (e *Enqueuer) enqueueOrLog(ctx context.Context, task *asynq.Task) {
 }
 
 // TransactionAccepted wakes the worker for a committed pending
-// transaction's lane. Under load many requests accept transactions on the
-// same lane at once, and one task drains them all: so while an enqueue for
-// a lane is in flight, later calls only mark the lane for one more enqueue
-// when it returns, with the latest of their transaction ids as the TaskID.
-// Every transaction is committed before its lane is marked, so the drain
-// that the following enqueue starts sees it; and should Redis lose the
-// task, the relay finds it. The first caller's own enqueue happens before
-// it returns; the loop that enqueues again for later marks runs on a
-// goroutine of its own, so no request waits for others' wake-ups.
+// transaction's lane. Under load many requests accept transactions at once,
+// on one lane or on many, and one task drains them all: so while an
+// enqueue is in flight, later calls only mark their lanes for one more
+// enqueue when it returns, which carries every lane marked meanwhile and
+// the latest of their transaction ids as its TaskID. A process so queues
+// about one task per Redis round trip, however many partners its requests
+// are for (a wake-up per lane cost the spread of 50 partners three times
+// the tasks, and twice the CPU, of one partner's). Every transaction is
+// committed before its lane is marked, so the drain that the following
+// enqueue starts sees it; and should Redis lose the task, the relay finds
+// it. The first caller's own enqueue happens before it returns; the loop
+// that enqueues again for later marks runs on a goroutine of its own, so
+// no request waits for others' wake-ups.
 func (e *Enqueuer) TransactionAccepted(ctx context.Context, transactionID string, laneID int64) {
-	lane := e.lanes.mark(laneID, transactionID)
-	if lane == nil {
+	if !e.wakeups.mark(laneID, transactionID) {
 		return // an enqueue in flight will enqueue again for it
 	}
 	ctx = context.WithoutCancel(ctx)
-	e.enqueueOrLog(ctx, NewTransactionApply(transactionID, laneID))
-	if id := e.lanes.next(laneID, lane); id != "" {
+	e.enqueueOrLog(ctx, NewTransactionApply(transactionID, []int64{laneID}))
+	if id, lanes := e.wakeups.next(); id != "" {
 		go func() {
-			for ; id != ""; id = e.lanes.next(laneID, lane) {
-				e.enqueueOrLog(ctx, NewTransactionApply(id, laneID))
+			for ; id != ""; id, lanes = e.wakeups.next() {
+				e.enqueueOrLog(ctx, NewTransactionApply(id, lanes))
 			}
 		}()
 	}
@@ -106,10 +111,11 @@ func (e *Enqueuer) BatchLanes(ctx context.Context, batchID string, lanes []int64
 	}
 }
 
-// Deliveries queues the first attempt of new webhook deliveries.
+// Deliveries queues the first attempt of new webhook deliveries, in tasks
+// of up to DeliveriesPerTask: a group's events go out together.
 func (e *Enqueuer) Deliveries(ctx context.Context, ids []string) {
-	for _, id := range ids {
-		e.enqueueOrLog(ctx, NewWebhookDeliver(id, deliveryAttemptTaskID(id, 1), time.Time{}))
+	for chunk := range slices.Chunk(ids, DeliveriesPerTask) {
+		e.enqueueOrLog(ctx, NewWebhookDeliverFirst(chunk))
 	}
 }
 
@@ -152,39 +158,42 @@ func (e *Enqueuer) redemptionTimeout() time.Duration {
 
 func deliveryAttemptTaskID(id string, attempt int) string { return fmt.Sprintf("%s:%d", id, attempt) }
 
-// laneWakeups coalesces the enqueues of one lane (see TransactionAccepted).
-type laneWakeups struct {
-	mu sync.Mutex
-	m  map[int64]*laneWakeup
+// wakeups coalesces the process's lane wake-ups (see TransactionAccepted).
+type wakeups struct {
+	mu       sync.Mutex
+	inFlight bool
+	lanes    map[int64]bool // marked while an enqueue was in flight
+	latest   string         // the latest transaction id marked meanwhile
 }
 
-type laneWakeup struct {
-	again string // the latest transaction id marked while an enqueue was in flight
-}
-
-// mark returns the lane's state when the caller should enqueue, or nil when
-// an enqueue is in flight and will enqueue again after it.
-func (l *laneWakeups) mark(lane int64, txnID string) *laneWakeup {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if w, busy := l.m[lane]; busy {
-		w.again = txnID
-		return nil
+// mark reports whether the caller should enqueue; when an enqueue is in
+// flight it records the lane for the one after it instead.
+func (w *wakeups) mark(lane int64, txnID string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.inFlight {
+		if w.lanes == nil {
+			w.lanes = make(map[int64]bool)
+		}
+		w.lanes[lane], w.latest = true, txnID
+		return false
 	}
-	w := &laneWakeup{}
-	l.m[lane] = w
-	return w
+	w.inFlight = true
+	return true
 }
 
-// next returns the transaction id to enqueue again for, or "" when nothing
-// was marked meanwhile and the lane is free.
-func (l *laneWakeups) next(lane int64, w *laneWakeup) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	id := w.again
-	w.again = ""
-	if id == "" {
-		delete(l.m, lane)
+// next returns the lanes marked meanwhile and the transaction id to
+// enqueue them under, or "" when none was marked and no enqueue is in
+// flight any more.
+func (w *wakeups) next() (string, []int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.lanes) == 0 {
+		w.inFlight = false
+		return "", nil
 	}
-	return id
+	id, lanes := w.latest, slices.Sorted(maps.Keys(w.lanes))
+	clear(w.lanes)
+	w.latest = ""
+	return id, lanes
 }

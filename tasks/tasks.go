@@ -29,20 +29,34 @@ const (
 	applyTimeout  = 2 * time.Minute
 )
 
-// TypeTransactionApply applies a pending transaction (and the rest of its
-// lane's pending work) to the ledger.
+// TypeTransactionApply applies the pending work of the partner balances
+// (lanes) transactions were just accepted on: one process's wake-up for
+// every lane it accepted work on while its previous wake-up was being
+// enqueued.
 const TypeTransactionApply = "transaction:apply"
 
-// TransactionApply is the payload of TypeTransactionApply.
+// TransactionApply is the payload of TypeTransactionApply. TransactionID is
+// the latest transaction the wake-up is for; LaneID is the one lane of a
+// task queued by the release before, which woke each lane on its own.
 type TransactionApply struct {
-	TransactionID string `json:"transactionId"`
-	LaneID        int64  `json:"laneId"`
+	TransactionID string  `json:"transactionId"`
+	LaneID        int64   `json:"laneId,omitempty"`
+	LaneIDs       []int64 `json:"laneIds,omitempty"`
 }
 
-// NewTransactionApply builds the task; its TaskID is the transaction id, a
-// second guard against double enqueues (the ledger is the first).
-func NewTransactionApply(transactionID string, laneID int64) *asynq.Task {
-	return asynq.NewTask(TypeTransactionApply, mustJSON(TransactionApply{TransactionID: transactionID, LaneID: laneID}),
+// Lanes lists the lanes the task is for.
+func (p TransactionApply) Lanes() []int64 {
+	if p.LaneID != 0 {
+		return append([]int64{p.LaneID}, p.LaneIDs...)
+	}
+	return p.LaneIDs
+}
+
+// NewTransactionApply builds the task; its TaskID is the latest
+// transaction's id, a second guard against double enqueues (the ledger is
+// the first).
+func NewTransactionApply(transactionID string, laneIDs []int64) *asynq.Task {
+	return asynq.NewTask(TypeTransactionApply, mustJSON(TransactionApply{TransactionID: transactionID, LaneIDs: laneIDs}),
 		asynq.TaskID(transactionID), asynq.Queue(QueueLedger), asynq.MaxRetry(applyMaxRetry), asynq.Timeout(applyTimeout))
 }
 
@@ -62,17 +76,32 @@ func NewLaneApply(laneID int64, taskID string) *asynq.Task {
 		asynq.TaskID(taskID), asynq.Queue(QueueLedger), asynq.MaxRetry(applyMaxRetry), asynq.Timeout(applyTimeout))
 }
 
-// TypeWebhookDeliver makes one attempt at one webhook delivery. Retries on
-// the webhook schedule are new tasks, scheduled by the worker; asynq's own
-// retries only cover the worker failing to record the attempt.
+// TypeWebhookDeliver makes one attempt at each of its webhook deliveries.
+// Retries on the webhook schedule are new tasks, one per delivery,
+// scheduled by the worker; asynq's own retries only cover the worker
+// failing to record the attempts.
 const TypeWebhookDeliver = "webhook:deliver"
 
-// WebhookDeliver is the payload of TypeWebhookDeliver.
+// WebhookDeliver is the payload of TypeWebhookDeliver: one delivery (a
+// retry, a relay) or the first attempts of a group's (DeliveryIDs).
 type WebhookDeliver struct {
-	DeliveryID string `json:"deliveryId"`
+	DeliveryID  string   `json:"deliveryId,omitempty"`
+	DeliveryIDs []string `json:"deliveryIds,omitempty"`
+}
+
+// IDs lists the deliveries the task is for.
+func (p WebhookDeliver) IDs() []string {
+	if p.DeliveryID != "" {
+		return append([]string{p.DeliveryID}, p.DeliveryIDs...)
+	}
+	return p.DeliveryIDs
 }
 
 const deliverMaxRetry = 20
+
+// DeliveriesPerTask is how many first attempts one task makes at most:
+// new events' deliveries go out in tasks of this many, sent at once.
+const DeliveriesPerTask = 64
 
 // NewWebhookDeliver builds the task for one attempt, due at processAt (zero
 // for now). taskID keeps the same attempt from being queued twice.
@@ -83,6 +112,14 @@ func NewWebhookDeliver(deliveryID, taskID string, processAt time.Time) *asynq.Ta
 		opts = append(opts, asynq.ProcessAt(processAt))
 	}
 	return asynq.NewTask(TypeWebhookDeliver, mustJSON(WebhookDeliver{DeliveryID: deliveryID}), opts...)
+}
+
+// NewWebhookDeliverFirst builds the task for the first attempts of up to
+// DeliveriesPerTask new deliveries; its TaskID is the first delivery's,
+// attempt 1, as each delivery's own task had before they were grouped.
+func NewWebhookDeliverFirst(ids []string) *asynq.Task {
+	return asynq.NewTask(TypeWebhookDeliver, mustJSON(WebhookDeliver{DeliveryIDs: ids}),
+		asynq.TaskID(ids[0]+":1"), asynq.Queue(QueueWebhooks), asynq.MaxRetry(deliverMaxRetry), asynq.Timeout(time.Minute))
 }
 
 // TypeRedemptionProcess takes one redemption as far as it goes: hold,

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -128,52 +127,72 @@ func (s *Store) Due(ctx context.Context, grace time.Duration, limit int) ([]stri
 	return ids, nil
 }
 
-// claim holds a due delivery for one attempt, so a duplicate task cannot
-// send it twice at once. errNotDue means there is nothing to send now.
-func (s *Store) claim(ctx context.Context, id string, hold time.Duration) (claimed, error) {
-	var (
-		c            claimed
-		st           storedSecrets
-		previousLive bool
-	)
-	err := s.pool.QueryRow(ctx, `
+// claim holds the due deliveries of ids for one attempt each, so a
+// duplicate task cannot send one twice at once; those not due (done,
+// scheduled later, or held) are left out.
+func (s *Store) claim(ctx context.Context, ids []string, hold time.Duration) ([]claimed, error) {
+	rows, err := s.pool.Query(ctx, `
 		WITH d AS (
 			UPDATE webhook_deliveries SET locked_until = now() + $2::interval
-			WHERE id = $1 AND status = 'pending' AND next_attempt_at <= now()
+			WHERE id = ANY ($1) AND status = 'pending' AND next_attempt_at <= now()
 			  AND (locked_until IS NULL OR locked_until < now())
 			RETURNING id, attempts, event_id, endpoint_id)
-		SELECT d.attempts, d.event_id, ep.workspace_id, ep.id, ep.url, ep.enabled AND ep.deleted_at IS NULL,
+		SELECT d.id, d.attempts, d.event_id, ep.workspace_id, ep.id, ep.url, ep.enabled AND ep.deleted_at IS NULL,
 			ep.secret, ep.secret_sealed, ep.previous_secret, ep.previous_secret_sealed,
 			COALESCE(ep.previous_secret_expires_at > now(), false)
-		FROM d JOIN webhook_endpoints ep ON ep.id = d.endpoint_id`,
-		id, hold).Scan(&c.attempts, &c.eventID, &c.workspaceID,
-		&c.endpointID, &c.url, &c.enabled, &st.clear, &st.sealed, &st.clearPrevious, &st.sealedPrevious, &previousLive)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return claimed{}, errNotDue
-	}
+		FROM d JOIN webhook_endpoints ep ON ep.id = d.endpoint_id
+		ORDER BY d.id`, ids, hold)
 	if err != nil {
-		return claimed{}, fmt.Errorf("claim delivery %s: %w", id, err)
+		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	var previous *string
-	if c.secret, previous, err = s.open(c.endpointID, st); err != nil {
-		return claimed{}, fmt.Errorf("claim delivery %s: %w", id, err)
+	type claimRow struct {
+		claimed
+		st           storedSecrets
+		previousLive bool
 	}
-	if previousLive {
-		c.previousSecret = previous
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimRow, error) {
+		var c claimRow
+		err := r.Scan(&c.id, &c.attempts, &c.eventID, &c.workspaceID, &c.endpointID, &c.url, &c.enabled,
+			&c.st.clear, &c.st.sealed, &c.st.clearPrevious, &c.st.sealedPrevious, &c.previousLive)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	// An endpoint of a process that did not seal (the release before,
-	// during a rollout) is sealed now rather than at the next start. The
-	// secrets are read already: a failure here leaves that to the next
-	// start, and the delivery goes.
-	if st.clear != nil || st.clearPrevious != nil {
-		s.sealLegacyBatch(ctx, c.endpointID)
+	// Each endpoint's secrets are opened once per claim, however many of
+	// its deliveries it holds.
+	type opened struct {
+		secret   string
+		previous *string
 	}
-	return c, nil
+	secrets := make(map[string]opened)
+	claims := make([]claimed, len(list))
+	for i, c := range list {
+		o, done := secrets[c.endpointID]
+		if !done {
+			if o.secret, o.previous, err = s.open(c.endpointID, c.st); err != nil {
+				return nil, fmt.Errorf("claim delivery %s: %w", c.id, err)
+			}
+			secrets[c.endpointID] = o
+			// An endpoint of a process that did not seal (the release
+			// before, during a rollout) is sealed now rather than at the
+			// next start. The secrets are read already: a failure here
+			// leaves that to the next start, and the delivery goes.
+			if c.st.clear != nil || c.st.clearPrevious != nil {
+				s.sealLegacyBatch(ctx, c.endpointID)
+			}
+		}
+		claims[i] = c.claimed
+		claims[i].secret = o.secret
+		if c.previousLive {
+			claims[i].previousSecret = o.previous
+		}
+	}
+	return claims, nil
 }
 
-var errNotDue = errors.New("delivery not due")
-
 type claimed struct {
+	id             string
 	attempts       int
 	eventID        string
 	workspaceID    string
@@ -184,26 +203,59 @@ type claimed struct {
 	previousSecret *string
 }
 
-// record stores an attempt and the delivery's new state in one transaction.
-func (s *Store) record(ctx context.Context, deliveryID string, a Attempt, status string, next time.Time, disableEndpoint string, reason string) error {
+// recordedAttempt is an attempt made and what it decided for its delivery.
+type recordedAttempt struct {
+	Attempt
+	deliveryID string
+	status     string    // the delivery's status after it
+	next       time.Time // when the next attempt is due, when pending
+	// disableEndpoint, when set, is the endpoint the attempt disables
+	// (it answered 410 Gone), for disableReason.
+	disableEndpoint, disableReason string
+}
+
+// record writes attempts and their deliveries' new states in one database
+// transaction: one statement for the attempts, one for the deliveries.
+func (s *Store) record(ctx context.Context, attempts []recordedAttempt) error {
+	if len(attempts) == 0 {
+		return nil
+	}
+	n := len(attempts)
+	ids, nums, latency, statuses := make([]string, n), make([]int32, n), make([]int32, n), make([]string, n)
+	codes, errs, excerpts := make([]*int32, n), make([]*string, n), make([]*string, n)
+	next := make([]time.Time, n)
+	for i, a := range attempts {
+		ids[i], nums[i], latency[i], statuses[i] = a.deliveryID, int32(a.Attempt.Attempt), int32(a.LatencyMS), a.status
+		if a.StatusCode != nil {
+			codes[i] = ptr(int32(*a.StatusCode))
+		}
+		errs[i], excerpts[i], next[i] = a.Error, a.ResponseExcerpt, a.next
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("record attempt: %w", err)
+		return fmt.Errorf("record attempts: %w", err)
 	}
 	defer tx.Rollback(ctx)
 	var b pgx.Batch
 	b.Queue(`INSERT INTO webhook_attempts (delivery_id, attempt, status_code, latency_ms, error, response_excerpt)
-		VALUES ($1, $2, $3, $4, $5, $6)`, deliveryID, a.Attempt, a.StatusCode, a.LatencyMS, a.Error, a.ResponseExcerpt)
-	b.Queue(`UPDATE webhook_deliveries SET attempts = $2, status = $3, next_attempt_at = $4, locked_until = NULL,
-			completed_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END
-		WHERE id = $1`, deliveryID, a.Attempt, status, next)
-	if disableEndpoint != "" {
-		b.Queue(`UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2 WHERE id = $1`, disableEndpoint, reason)
+		SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::text[], $6::text[])`,
+		ids, nums, codes, latency, errs, excerpts)
+	b.Queue(`UPDATE webhook_deliveries d SET attempts = u.attempt, status = u.status, next_attempt_at = u.next, locked_until = NULL,
+			completed_at = CASE WHEN u.status = 'pending' THEN NULL ELSE now() END
+		FROM unnest($1::text[], $2::int[], $3::text[], $4::timestamptz[]) AS u(id, attempt, status, next)
+		WHERE d.id = u.id`, ids, nums, statuses, next)
+	for _, a := range attempts {
+		if a.disableEndpoint != "" {
+			b.Queue(`UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2 WHERE id = $1`, a.disableEndpoint, a.disableReason)
+		}
 	}
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("record attempt: %w", err)
+		return fmt.Errorf("record attempts: %w", err)
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("record attempts: %w", err)
+	}
+	return nil
 }
 
 // collectDelivery reads a row of Deliveries.

@@ -183,7 +183,7 @@ func TestLegacyClearSecretsAreSealedAndKeepSigning(t *testing.T) {
 	if err != nil || len(applied.Deliveries) != 1 {
 		t.Fatalf("apply: %+v %v", applied, err)
 	}
-	sender := NewSender(f.hooks, f.ledger.Event, nil)
+	sender := NewSender(f.hooks, f.ledger.EventsByID, nil)
 	if res, err := sender.Deliver(ctx, applied.Deliveries[0]); err != nil || !res.Succeeded {
 		t.Fatalf("deliver: %+v %v", res, err)
 	}
@@ -230,7 +230,7 @@ func TestRotationByTheReleaseBeforeKeepsTheNewSecret(t *testing.T) {
 	if err != nil || len(applied.Deliveries) != 1 {
 		t.Fatalf("apply: %+v %v", applied, err)
 	}
-	if res, err := NewSender(f.hooks, f.ledger.Event, nil).Deliver(ctx, applied.Deliveries[0]); err != nil || !res.Succeeded {
+	if res, err := NewSender(f.hooks, f.ledger.EventsByID, nil).Deliver(ctx, applied.Deliveries[0]); err != nil || !res.Succeeded {
 		t.Fatalf("deliver: %+v %v", res, err)
 	}
 	// The delivery sealed the row; a start's sealing finds nothing left.

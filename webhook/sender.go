@@ -13,12 +13,15 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/orbt/orbt/ledger"
+	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/webhooksig"
 )
 
@@ -40,9 +43,9 @@ type Sender struct {
 	schedule []time.Duration
 }
 
-// EventReader reads one event of a workspace from its owner, the ledger
-// (ledger.Ledger.Event).
-type EventReader func(ctx context.Context, workspaceID, id string) (ledger.Event, error)
+// EventReader reads events by id, each of the workspace at the same index,
+// from their owner, the ledger (ledger.Ledger.EventsByID).
+type EventReader func(ctx context.Context, workspaceIDs, ids []string) ([]ledger.Event, error)
 
 // NewSender returns a Sender that waits schedule[i] after failed attempt
 // i+1, and gives up after len(schedule)+1 attempts.
@@ -52,7 +55,7 @@ func NewSender(store *Store, events EventReader, schedule []time.Duration) *Send
 		client: egressClient(func(ap netip.AddrPort) bool { return allowedAddr(ap.Addr(), allowPrivate) })}
 }
 
-// Result says what became of one Deliver call.
+// Result says what became of one delivery's attempt.
 type Result struct {
 	// Retry, when set, is when the next attempt is due.
 	Retry     *time.Time
@@ -64,44 +67,96 @@ type Result struct {
 // that is not due (done already, scheduled later, or held by another
 // attempt) returns a zero Result and no error.
 func (s *Sender) Deliver(ctx context.Context, deliveryID string) (Result, error) {
-	c, err := s.store.claim(ctx, deliveryID, claimHold)
-	if errors.Is(err, errNotDue) {
-		return Result{}, nil
+	results, err := s.DeliverMany(ctx, []string{deliveryID})
+	return results[deliveryID], err
+}
+
+// DeliverManyMax bounds the deliveries of one DeliverMany call: each is its
+// own request, and all of them are in flight at once, so the claim on them
+// (claimHold) outlasts the slowest.
+const DeliverManyMax = 64
+
+// DeliverMany makes one attempt at each due delivery of ids, at most
+// DeliverManyMax: every one is its own signed request, sent at once, and
+// the attempts are recorded together, so a burst of events costs a few
+// database round trips and one commit per call, not per delivery. It
+// returns the result of each delivery it attempted, by id; those not due
+// are left out. An error leaves what was not recorded to the claim's
+// expiry and the relay.
+func (s *Sender) DeliverMany(ctx context.Context, ids []string) (map[string]Result, error) {
+	if len(ids) > DeliverManyMax {
+		return nil, fmt.Errorf("deliver %d deliveries at once, at most %d", len(ids), DeliverManyMax)
 	}
+	claims, err := s.store.claim(ctx, ids, claimHold)
+	if err != nil || len(claims) == 0 {
+		return nil, err
+	}
+	// Read the events before the attempts: a failure here is ours (the
+	// database), not the receivers', so it must not use up one of the
+	// partners' attempts. The claims run out and the relay sends again.
+	ws, eventIDs := make([]string, len(claims)), make([]string, len(claims))
+	for i, c := range claims {
+		ws[i], eventIDs[i] = c.workspaceID, c.eventID
+	}
+	list, err := s.events(ctx, ws, eventIDs)
 	if err != nil {
-		return Result{}, err
+		return nil, fmt.Errorf("deliver %d deliveries: %w", len(claims), err)
 	}
-	attempt := Attempt{Attempt: c.attempts + 1, CreatedAt: time.Now()}
-	if !c.enabled {
-		attempt.Error = ptr(ErrorEndpointDisabled)
-		return Result{Attempt: attempt.Attempt}, s.store.record(ctx, deliveryID, attempt, DeliveryFailed, time.Now(), "", "")
+	events := make(map[string]ledger.Event, len(list))
+	for _, e := range list {
+		events[e.ID] = e
 	}
-	// Read the event before the attempt: a failure here is ours (the
-	// database), not the receiver's, so it must not use up one of the
-	// partner's attempts. The claim runs out and the task is retried.
-	event, err := s.events(ctx, c.workspaceID, c.eventID)
-	if err != nil {
-		return Result{}, fmt.Errorf("deliver %s: %w", deliveryID, err)
+	attempts := make([]recordedAttempt, len(claims))
+	var missing []string
+	var wg sync.WaitGroup
+	for i, c := range claims {
+		a := &attempts[i]
+		a.deliveryID = c.id
+		a.Attempt = Attempt{Attempt: c.attempts + 1, CreatedAt: time.Now()}
+		event, found := events[c.eventID]
+		switch {
+		case !c.enabled:
+			a.Error = ptr(ErrorEndpointDisabled)
+			a.status, a.next = DeliveryFailed, time.Now()
+		case !found:
+			missing = append(missing, c.eventID)
+			a.deliveryID = "" // not attempted, not recorded
+		default:
+			wg.Go(func() { s.attempt(ctx, c, event, a) })
+		}
 	}
-	status := s.send(ctx, c, event, &attempt)
-	res := Result{Attempt: attempt.Attempt}
-	var disable, reason string
-	next := time.Now()
-	state := DeliveryFailed
+	wg.Wait()
+	attempts = slices.DeleteFunc(attempts, func(a recordedAttempt) bool { return a.deliveryID == "" })
+	if err := s.store.record(ctx, attempts); err != nil {
+		return nil, err
+	}
+	results := make(map[string]Result, len(attempts))
+	for _, a := range attempts {
+		res := Result{Attempt: a.Attempt.Attempt, Succeeded: a.status == DeliverySucceeded}
+		if a.status == DeliveryPending {
+			res.Retry = &a.next
+		}
+		results[a.deliveryID] = res
+	}
+	if len(missing) > 0 {
+		return results, fmt.Errorf("deliver: events %v: %w", missing, store.ErrNotFound)
+	}
+	return results, nil
+}
+
+// attempt sends one delivery and decides what becomes of it.
+func (s *Sender) attempt(ctx context.Context, c claimed, event ledger.Event, a *recordedAttempt) {
+	status := s.send(ctx, c, event, &a.Attempt)
+	a.status, a.next = DeliveryFailed, time.Now()
 	switch {
 	case status >= 200 && status < 300:
-		state, res.Succeeded = DeliverySucceeded, true
+		a.status = DeliverySucceeded
 	case status == http.StatusGone:
-		disable, reason = c.endpointID, "the endpoint answered 410 Gone"
-	case attempt.Attempt <= len(s.schedule):
-		state = DeliveryPending
-		next = next.Add(jitter(s.schedule[attempt.Attempt-1]))
-		res.Retry = &next
+		a.disableEndpoint, a.disableReason = c.endpointID, "the endpoint answered 410 Gone"
+	case a.Attempt.Attempt <= len(s.schedule):
+		a.status = DeliveryPending
+		a.next = a.next.Add(jitter(s.schedule[a.Attempt.Attempt-1]))
 	}
-	if err := s.store.record(ctx, deliveryID, attempt, state, next, disable, reason); err != nil {
-		return Result{}, err
-	}
-	return res, nil
 }
 
 // send makes the request; the body is what a receiver gets: the event object.
@@ -232,8 +287,11 @@ func egressClient(allowed func(netip.AddrPort) bool) *http.Client {
 			DialContext:           dialer.DialContext,
 			TLSHandshakeTimeout:   5 * time.Second,
 			ResponseHeaderTimeout: attemptTimeout,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       30 * time.Second,
+			// A burst to one receiver sends up to DeliverManyMax requests
+			// at once per task; keeping that many connections saves each
+			// request a new one.
+			MaxIdleConnsPerHost: DeliverManyMax,
+			IdleConnTimeout:     30 * time.Second,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

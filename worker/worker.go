@@ -94,7 +94,7 @@ func New(opts Options) (*Worker, error) {
 	}
 	w.drains.ctx, w.drains.cancel = context.WithCancel(context.Background())
 	if opts.Webhooks != nil {
-		w.sender = webhook.NewSender(opts.Webhooks, opts.Ledger.Event, opts.WebhookRetrySchedule)
+		w.sender = webhook.NewSender(opts.Webhooks, opts.Ledger.EventsByID, opts.WebhookRetrySchedule)
 	}
 	for _, queue := range queueServers {
 		w.servers = append(w.servers, asynq.NewServer(opts.Redis, asynq.Config{
@@ -162,7 +162,7 @@ func (w *Worker) handleTransactionApply(ctx context.Context, t *asynq.Task) erro
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("%s: %v: %w", t.Type(), err, asynq.SkipRetry)
 	}
-	return w.drain(ctx, p.LaneID)
+	return w.drain(ctx, p.Lanes()...)
 }
 
 func (w *Worker) handleLaneApply(ctx context.Context, t *asynq.Task) error {
@@ -174,11 +174,12 @@ func (w *Worker) handleLaneApply(ctx context.Context, t *asynq.Task) error {
 }
 
 // drains runs the lane drains of one worker process. A task asks for its
-// lane to be drained and waits for a drain that starts after it asked: its
-// transaction was committed before the task was enqueued, so that drain
-// sees it. A drain takes every lane that is asked for and not already being
-// drained, up to drainLanesMax, and applies groups over them
-// (ledger.ApplyGroup), answering and letting go of each lane as soon as a
+// lanes to be drained and waits, for each, for a group that starts after
+// it asked: its transactions were committed before the task was enqueued,
+// so that group sees them. A drain takes every lane that is asked for and
+// not already being drained, up to drainLanesMax, and applies groups over
+// them (ledger.ApplyGroup), taking in before each group the lanes asked
+// for meanwhile, and answering and letting go of each lane as soon as a
 // group leaves it with nothing more pending; at most drainsMax run at once.
 // So a burst of single credits on one hot partner balance costs a few
 // grouped database transactions, not one each, many partners with a little
@@ -195,31 +196,55 @@ type drains struct {
 
 // Bounds of the drains of one worker process.
 const (
-	// drainsMax is how many drains run at once: enough to overlap one
-	// group's commit with another's work, few enough that lanes wait and
-	// gather more pending work meanwhile.
-	drainsMax = 4
+	// drainsMax is how many drains run at once. One: while its group
+	// commits, every lane asked for meanwhile gathers pending work, and
+	// the next group takes all of them together, however many partners
+	// they belong to. Each group pays per lane (its lock, its balance, its
+	// workspace's event counter) and per commit, so fewer, fuller groups
+	// cost less: with four drains, 50 partners' credits went out in
+	// groups of a few each, at 0.81 ms of CPU per credit against 0.39 ms
+	// for one partner's; with one, 0.48 ms, and as fast as one partner's
+	// (BENCHMARKS.md, issue 14). Other worker processes drain alongside.
+	drainsMax = 1
 	// drainLanesMax bounds the partner balances one drain locks together.
 	drainLanesMax = 64
 	// groupTimeout bounds one group of a drain.
 	groupTimeout = time.Minute
 )
 
-func (w *Worker) drain(ctx context.Context, laneID int64) error {
-	done := make(chan error, 1)
+// drain asks for the lanes to be drained and waits until each has been,
+// by a drain that started after it asked.
+func (w *Worker) drain(ctx context.Context, laneIDs ...int64) error {
+	dones := make([]chan error, len(laneIDs))
 	w.drains.mu.Lock()
-	w.drains.waiting[laneID] = append(w.drains.waiting[laneID], done)
+	for i, lane := range laneIDs {
+		dones[i] = make(chan error, 1)
+		w.drains.waiting[lane] = append(w.drains.waiting[lane], dones[i])
+	}
 	w.startDrainsLocked()
 	w.drains.mu.Unlock()
-	select {
-	case err := <-done:
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("lane %d: %w: %w", laneID, err, asynq.SkipRetry)
+	var retry, gone []error
+	for i, done := range dones {
+		select {
+		case err := <-done:
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				gone = append(gone, fmt.Errorf("lane %d: %w", laneIDs[i], err))
+			case err != nil:
+				retry = append(retry, fmt.Errorf("lane %d: %w", laneIDs[i], err))
+			}
+		case <-ctx.Done():
+			return ctx.Err() // the drains go on; asynq retries the task
 		}
-		return err
-	case <-ctx.Done():
-		return ctx.Err() // the drain goes on; asynq retries the task
 	}
+	if len(retry) > 0 {
+		return errors.Join(retry...)
+	}
+	if len(gone) > 0 {
+		// A lane that does not exist never will: retrying cannot help.
+		return fmt.Errorf("%w: %w", errors.Join(gone...), asynq.SkipRetry)
+	}
+	return nil
 }
 
 // startDrainsLocked starts drains while a slot is free and some lane is
@@ -289,6 +314,18 @@ func (w *Worker) runDrain(askers map[int64][]chan error) {
 				release(lane, nil)
 			}
 		}
+		// Lanes asked for meanwhile join this drain's next group, so a lane
+		// that stays busy (a bulk payout) never holds the others back.
+		for lane, waiting := range d.waiting {
+			if len(askers) == drainLanesMax {
+				break
+			}
+			if !d.running[lane] {
+				askers[lane] = waiting
+				delete(d.waiting, lane)
+				d.running[lane] = true
+			}
+		}
 		w.startDrainsLocked() // lanes let go may have new askers
 		d.mu.Unlock()
 	}
@@ -335,19 +372,22 @@ func (w *Worker) handleWebhookDeliver(ctx context.Context, t *asynq.Task) error 
 	if w.sender == nil {
 		return fmt.Errorf("%s: this worker has no webhook store", t.Type())
 	}
-	res, err := w.sender.Deliver(ctx, p.DeliveryID)
-	if err != nil {
-		return err
-	}
-	if res.Attempt > 0 {
-		w.metrics.deliveries.WithLabelValues(deliveryOutcome(res)).Inc()
-	}
-	if res.Retry != nil {
-		if err := w.queue.DeliveryRetry(ctx, p.DeliveryID, res.Attempt+1, *res.Retry); err != nil {
-			w.log.WarnContext(ctx, "schedule webhook retry; the relay will pick it up", "err", err)
+	var errs []error
+	for ids := range slices.Chunk(p.IDs(), webhook.DeliverManyMax) {
+		// Attempts recorded are scheduled for retry even when others of
+		// the task failed: the task's own retry finds them not due.
+		results, err := w.sender.DeliverMany(ctx, ids)
+		errs = append(errs, err)
+		for id, res := range results {
+			w.metrics.deliveries.WithLabelValues(deliveryOutcome(res)).Inc()
+			if res.Retry != nil {
+				if err := w.queue.DeliveryRetry(ctx, id, res.Attempt+1, *res.Retry); err != nil {
+					w.log.WarnContext(ctx, "schedule webhook retry; the relay will pick it up", "err", err)
+				}
+			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (w *Worker) handleRedemptionProcess(ctx context.Context, t *asynq.Task) error {

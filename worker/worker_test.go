@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/orbt/orbt/app"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/tasks"
@@ -349,7 +351,7 @@ func TestPrivateAddressesAreRefused(t *testing.T) {
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("redeliver: %v %v", ids, err)
 	}
-	res, err := webhook.NewSender(strict, h.ledger.Event, nil).Deliver(context.Background(), ids[0])
+	res, err := webhook.NewSender(strict, h.ledger.EventsByID, nil).Deliver(context.Background(), ids[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,5 +498,63 @@ func TestSlowReceiverNeverHoldsTheLedger(t *testing.T) {
 	defer mu.Unlock()
 	if answered > 0 {
 		t.Fatalf("the credit was applied after %d held deliveries ended", answered)
+	}
+}
+
+// One wake-up carries every lane its process accepted work on meanwhile,
+// and the task ends only once each of them has been drained; a task queued
+// by the release before, which woke one lane per task, still drains it.
+func TestOneWakeupDrainsEveryLaneItCarries(t *testing.T) {
+	ctx := context.Background()
+	var lanes []int64
+	var txns []ledger.Transaction
+	var workspaces []string
+	var h *harness
+	for i := range 3 {
+		h = newHarness(t)
+		txn, _, err := h.ledger.Submit(ctx, ledger.TransactionRequest{WorkspaceID: h.ws, ReferenceID: fmt.Sprintf("wake-%d", i),
+			Type: ledger.TypeCredit, WalletID: h.wallet, Amount: 5, Currency: "USD"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lanes, txns, workspaces = append(lanes, txn.LaneID()), append(txns, txn), append(workspaces, h.ws)
+	}
+	redis := testenv.AsynqRedis(testenv.Redis(t, redisDB))
+	client := asynq.NewClient(redis)
+	defer client.Close()
+	inspector := asynq.NewInspector(redis)
+	defer inspector.Close()
+	legacy := asynq.NewTask(tasks.TypeTransactionApply, []byte(`{"transactionId":"`+txns[2].ID+`","laneId":`+fmt.Sprint(lanes[2])+`}`),
+		asynq.TaskID("legacy-"+txns[2].ID), asynq.Queue(tasks.QueueLedger))
+	for _, task := range []*asynq.Task{tasks.NewTransactionApply(txns[1].ID, lanes[:2]), legacy} {
+		if _, err := client.Enqueue(task, asynq.Retention(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, id := range []string{txns[1].ID, "legacy-" + txns[2].ID} {
+		for {
+			info, err := inspector.GetTaskInfo(tasks.QueueLedger, id)
+			if err == nil && info.State == asynq.TaskStateCompleted {
+				// The relay applies what a task left only a second after
+				// it was accepted: a task that drained only some of its
+				// lanes would end before the others were applied (asynq
+				// keeps the end to the second).
+				for i, txn := range txns {
+					if id == txns[1].ID && i == 2 || id != txns[1].ID && i != 2 {
+						continue
+					}
+					got, err := h.ledger.Transaction(ctx, workspaces[i], txn.ID)
+					if err != nil || got.Status != ledger.StatusCompleted || got.CompletedAt.Truncate(time.Second).After(info.CompletedAt) {
+						t.Errorf("task %s ended at %s; its lane's transaction %s: %+v %v", id, info.CompletedAt, txn.ID, got, err)
+					}
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("task %s: %+v %v", id, info, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
