@@ -14,6 +14,7 @@ import (
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/loadtest"
+	"github.com/orbt/orbt/webhook"
 )
 
 func runLoadtest(ctx context.Context, args []string) error {
@@ -53,7 +54,8 @@ func runLoadtest(ctx context.Context, args []string) error {
 		defer pool.Close()
 		l := ledger.New(pool, nil)
 		o.CheckLedger = func(ctx context.Context) error {
-			return errors.Join(l.CheckInvariants(ctx), giftcard.NewStore(pool, l, nil).CheckInvariants(ctx))
+			return errors.Join(l.CheckInvariants(ctx), giftcard.NewStore(pool, l, nil).CheckInvariants(ctx),
+				webhook.NewStore(pool, nil, false).CheckInvariants(ctx))
 		}
 	}
 	o.Log = os.Stderr

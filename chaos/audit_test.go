@@ -14,6 +14,7 @@ import (
 	"github.com/orbt/orbt/giftcard"
 	"github.com/orbt/orbt/ledger"
 	"github.com/orbt/orbt/tasks"
+	"github.com/orbt/orbt/webhook"
 )
 
 // audit waits until nothing is left to do (no transaction pending, no
@@ -66,7 +67,8 @@ func (s *system) audit(t *testing.T, ctx context.Context, tr *traffic, rcv *rece
 	}()
 
 	l := ledger.New(s.pool, nil)
-	if err := errors.Join(l.CheckInvariants(ctx), giftcard.NewStore(s.pool, l, nil).CheckInvariants(ctx)); err != nil {
+	if err := errors.Join(l.CheckInvariants(ctx), giftcard.NewStore(s.pool, l, nil).CheckInvariants(ctx),
+		webhook.NewStore(s.pool, nil, false).CheckInvariants(ctx)); err != nil {
 		t.Errorf("invariants: %v", err)
 	}
 	s.auditAccepted(t, ctx, tr)

@@ -127,4 +127,7 @@ func TestDeliverManySendsEachEventOnItsOwn(t *testing.T) {
 	if _, err := sender.DeliverMany(ctx, make([]string, DeliverManyMax+1)); err == nil {
 		t.Error("more than DeliverManyMax deliveries at once: no error")
 	}
+	if err := f.hooks.CheckInvariants(ctx); err != nil {
+		t.Error(err)
+	}
 }

@@ -417,6 +417,9 @@ func TestManyEventsDeliveredExactlyOnce(t *testing.T) {
 			t.Errorf("delivery %s: %s with %d attempts", d.ID, d.Status, len(d.History))
 		}
 	}
+	if err := h.hooks.CheckInvariants(context.Background()); err != nil {
+		t.Error(err)
+	}
 }
 
 // A failed attempt tells the partner what kind of failure it was, never
