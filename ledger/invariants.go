@@ -67,9 +67,10 @@ var invariantQueries = []store.Rule{
 	// A partner balance's account references its workspace (a foreign
 	// key), so a transaction whose lane is its workspace's partner balance
 	// belongs to a workspace that exists.
-	{Name: "every transaction belongs to a partner balance of its workspace, and its batch", SQL: `
+	{Name: "every transaction belongs to a partner balance of its workspace, and its wallet and batch", SQL: `
 		SELECT t.id, 0 FROM transactions t
 		WHERE (t.batch_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = t.batch_id AND b.workspace_id = t.workspace_id))
+		   OR (t.wallet_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM wallets w WHERE w.id = t.wallet_id AND w.workspace_id = t.workspace_id))
 		   OR NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = t.lane_account_id AND a.kind = 'partner'
 				AND a.workspace_id = t.workspace_id AND a.currency = t.currency) LIMIT 10`},
 	{Name: "every event belongs to a workspace with a partner balance", SQL: `

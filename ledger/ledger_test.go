@@ -454,6 +454,15 @@ func TestCheckInvariantsCatchesTampering(t *testing.T) {
 	if err := checkInvariants(ctx, tx); err == nil || !strings.Contains(err.Error(), "reports its outcome") {
 		t.Errorf("a credit without its event went unnoticed: %v", err)
 	}
+	// No foreign key holds a transaction to its wallet (migration 0013):
+	// the scan does.
+	if _, err := tx.Exec(ctx, `UPDATE transactions SET wallet_id = 'wal_elsewhere' WHERE workspace_id = $1 AND wallet_id = $2`,
+		f.workspace, w.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkInvariants(ctx, tx); err == nil || !strings.Contains(err.Error(), "its wallet and batch") {
+		t.Errorf("a transaction of a wallet that does not exist went unnoticed: %v", err)
+	}
 }
 
 // The group check refuses entries that do not sum to zero.

@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/orbt/orbt/store"
 	"github.com/orbt/orbt/webhooksig"
 )
 
@@ -129,5 +131,24 @@ func TestDeliverManySendsEachEventOnItsOwn(t *testing.T) {
 	}
 	if err := f.hooks.CheckInvariants(ctx); err != nil {
 		t.Error(err)
+	}
+	// No foreign key holds a delivery to its endpoint or an attempt to its
+	// delivery (migration 0013): the scan does.
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET endpoint_id = 'whk_gone' WHERE id = $1`, applied.Deliveries[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (delivery_id, attempt, latency_ms) VALUES ('whd_gone', 1, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	err = store.CheckRules(ctx, tx, invariantQueries)
+	for _, rule := range []string{"endpoint and workspace exist", "an attempt's delivery exists"} {
+		if err == nil || !strings.Contains(err.Error(), rule) {
+			t.Errorf("%q broken, unnoticed: %v", rule, err)
+		}
 	}
 }

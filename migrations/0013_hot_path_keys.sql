@@ -1,4 +1,11 @@
 -- +goose Up
+-- Every credit and debit names a wallet, and the statement that inserts it
+-- joins that wallet already (in its workspace); the foreign key checked it
+-- again, by a query per row. Wallets are never deleted, and
+-- ledger.CheckInvariants checks every transaction's wallet. Measured: the
+-- insert of a 10,000-item batch 382 → 184–259 ms.
+ALTER TABLE transactions DROP CONSTRAINT transactions_wallet_id_fkey;
+
 -- A delivery is written for every event to every subscribed endpoint, and
 -- updated twice (claimed, then recorded); an attempt for every request.
 -- Their foreign keys cost each row a check by query and a KEY SHARE lock on
@@ -20,6 +27,7 @@ ALTER TABLE webhook_attempts DROP CONSTRAINT webhook_attempts_delivery_id_fkey;
 ALTER TABLE webhook_deliveries SET (fillfactor = 50);
 
 -- +goose Down
+ALTER TABLE transactions ADD CONSTRAINT transactions_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES wallets (id);
 ALTER TABLE webhook_deliveries RESET (fillfactor);
 ALTER TABLE webhook_attempts ADD CONSTRAINT webhook_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES webhook_deliveries (id);
 ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES workspaces (id),
