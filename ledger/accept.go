@@ -34,10 +34,13 @@ type acceptQueue struct {
 
 // Bounds of the accept queue.
 const (
-	// acceptFlushersMax is how many group inserts run at once: enough to
-	// keep Postgres busy while one commits, few enough to leave the pool to
-	// the rest of the process.
-	acceptFlushersMax = 4
+	// acceptFlushersMax is how many group inserts run at once: two, so one
+	// group's commit overlaps the next group's insert, and requests
+	// arriving meanwhile gather into fuller groups. Each group pays a
+	// plan, a round trip and a commit: with four at once, 64 clients'
+	// credits cost 0.19–0.22 ms of Postgres CPU each; with two, 0.15–0.16
+	// ms, and went faster (BENCHMARKS.md, issue 14).
+	acceptFlushersMax = 2
 	// acceptGroupMax bounds the rows of one group insert.
 	acceptGroupMax = 256
 	// acceptFlushTimeout bounds one group insert, whatever the caller's

@@ -24,9 +24,11 @@ const userHZ = 100
 
 // stackPart names the part of the stack a process belongs to.
 func stackPart(comm string) string {
-	switch comm {
-	case "orbt":
+	switch {
+	case strings.HasPrefix(comm, "orbt"): // orbt, or another build's name for it
 		return "go"
+	}
+	switch comm {
 	case "postgres", "postmaster":
 		return "postgres"
 	case "redis-server":
