@@ -42,6 +42,7 @@ func TestScenariosRunAndVerify(t *testing.T) {
 	check := func(ctx context.Context) error {
 		return errors.Join(l.CheckInvariants(ctx), giftcard.NewStore(db.Pool, l, nil).CheckInvariants(ctx))
 	}
+	headerPipes := strings.Count(strings.SplitN(loadtest.RowHeader, "\n", 2)[0], "|")
 	for _, o := range []loadtest.Options{
 		{Scenario: loadtest.ScenarioSingle, Count: 300, Concurrency: 16},
 		{Scenario: loadtest.ScenarioHot, Count: 300, Concurrency: 16, Rate: 1000},
@@ -64,7 +65,8 @@ func TestScenariosRunAndVerify(t *testing.T) {
 			}
 			var row strings.Builder
 			r.Row(&row)
-			if !strings.HasPrefix(row.String(), "| "+o.Scenario+" | ") {
+			// The label may name the shape after the scenario: "spread (3×30)".
+			if !strings.HasPrefix(row.String(), "| "+o.Scenario+" ") || strings.Count(row.String(), "|") != headerPipes {
 				t.Errorf("row %q", row.String())
 			}
 		})
