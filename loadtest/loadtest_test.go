@@ -48,10 +48,19 @@ func TestScenariosRunAndVerify(t *testing.T) {
 		{Scenario: loadtest.ScenarioHot, Count: 300, Concurrency: 16, Rate: 1000},
 		{Scenario: loadtest.ScenarioSpread, Count: 300, Concurrency: 16, Partners: 3},
 		{Scenario: loadtest.ScenarioBulk, Count: 500, BatchSize: 200},
+		{Scenario: loadtest.ScenarioBulk, Count: 300, BatchSize: 300, NewConsumers: true},
+		{Scenario: loadtest.ScenarioHot, Count: 300, Concurrency: 16, Webhooks: true, LocalStack: true},
 		{Scenario: loadtest.ScenarioRedeem, Count: 200, Concurrency: 16, Wallets: 50},
 		{Scenario: loadtest.ScenarioPartner, Count: 300, Concurrency: 16},
 	} {
-		t.Run(o.Scenario, func(t *testing.T) {
+		name := o.Scenario
+		if o.NewConsumers {
+			name += "/new-consumers"
+		}
+		if o.Webhooks {
+			name += "/webhooks"
+		}
+		t.Run(name, func(t *testing.T) {
 			o.API, o.AdminToken, o.CheckLedger, o.Timeout = base, teststack.AdminToken, check, time.Minute
 			r, err := loadtest.Run(context.Background(), o)
 			if err != nil {
@@ -62,6 +71,15 @@ func TestScenariosRunAndVerify(t *testing.T) {
 			}
 			if o.Scenario == loadtest.ScenarioSingle && r.ReplayedPS <= 0 {
 				t.Error("no replays measured")
+			}
+			// The receiver verified every signature and got each event once.
+			if o.Webhooks && (r.Delivered != o.Count || r.DeliveredPS <= 0) {
+				t.Errorf("delivered %d of %d (%.0f/s)", r.Delivered, o.Count, r.DeliveredPS)
+			}
+			// This test's stack runs inside the test binary, so only
+			// Postgres and Redis are found; they did work.
+			if o.LocalStack && (r.CPU == nil || r.CPU.Postgres <= 0) {
+				t.Errorf("stack CPU %+v", r.CPU)
 			}
 			var row strings.Builder
 			r.Row(&row)
