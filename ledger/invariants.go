@@ -64,9 +64,24 @@ var invariantQueries = []store.Rule{
 		SELECT e.id, 0 FROM ledger_entries e
 		WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = e.account_id)
 		   OR NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = e.transaction_id) LIMIT 10`},
-	// A partner balance's account references its workspace (a foreign
-	// key), so a transaction whose lane is its workspace's partner balance
-	// belongs to a workspace that exists.
+	// Consumers, wallets and accounts hold no foreign keys (migration
+	// 0014): these two rules check what the keys did, and more.
+	{Name: "every consumer and account belongs to a workspace that exists", SQL: `
+		(SELECT c.id, 0 FROM consumers c WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = c.workspace_id) LIMIT 10)
+		UNION ALL
+		(SELECT a.id::text, 0 FROM ledger_accounts a WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = a.workspace_id) LIMIT 10)`},
+	{Name: "every wallet has a consumer and a wallet account of its own, of its workspace and currency", SQL: `
+		(SELECT w.id, 0 FROM wallets w
+			LEFT JOIN consumers c ON c.id = w.consumer_id AND c.workspace_id = w.workspace_id
+			LEFT JOIN ledger_accounts a ON a.id = w.account_id AND a.kind = 'wallet'
+				AND a.workspace_id = w.workspace_id AND a.currency = w.currency
+			WHERE c.id IS NULL OR a.id IS NULL LIMIT 10)
+		UNION ALL
+		(SELECT a.id::text, 0 FROM ledger_accounts a
+			WHERE a.kind = 'wallet' AND NOT EXISTS (SELECT 1 FROM wallets w WHERE w.account_id = a.id) LIMIT 10)`},
+	// A partner balance's account belongs to a workspace that exists (the
+	// rule above), so a transaction whose lane is its workspace's partner
+	// balance does too.
 	{Name: "every transaction belongs to a partner balance of its workspace, and its wallet and batch", SQL: `
 		SELECT t.id, 0 FROM transactions t
 		WHERE (t.batch_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = t.batch_id AND b.workspace_id = t.workspace_id))

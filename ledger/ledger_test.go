@@ -463,6 +463,30 @@ func TestCheckInvariantsCatchesTampering(t *testing.T) {
 	if err := checkInvariants(ctx, tx); err == nil || !strings.Contains(err.Error(), "its wallet and batch") {
 		t.Errorf("a transaction of a wallet that does not exist went unnoticed: %v", err)
 	}
+	// Nor a wallet to its consumer and account, nor either to its
+	// workspace (migration 0014).
+	for _, tamper := range []struct{ sql, rule string }{
+		{`UPDATE wallets SET consumer_id = 'con_elsewhere' WHERE id = $1`, "a consumer and a wallet account of its own"},
+		{`UPDATE wallets SET currency = 'EUR' WHERE id = $1`, "a consumer and a wallet account of its own"},
+		{`UPDATE wallets SET account_id = -account_id WHERE id = $1`, "a consumer and a wallet account of its own"},
+		{`UPDATE ledger_accounts a SET workspace_id = 'ws_elsewhere' FROM wallets w WHERE w.account_id = a.id AND w.id = $1`,
+			"belongs to a workspace that exists"},
+		{`UPDATE consumers c SET workspace_id = 'ws_elsewhere' FROM wallets w WHERE w.consumer_id = c.id AND w.id = $1`,
+			"belongs to a workspace that exists"},
+	} {
+		if _, err := tx.Exec(ctx, `SAVEPOINT tamper`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, tamper.sql, w.ID); err != nil {
+			t.Fatalf("%s: %v", tamper.sql, err)
+		}
+		if err := checkInvariants(ctx, tx); err == nil || !strings.Contains(err.Error(), tamper.rule) {
+			t.Errorf("%s went unnoticed: %v", tamper.sql, err)
+		}
+		if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT tamper`); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // The group check refuses entries that do not sum to zero.
